@@ -1,0 +1,136 @@
+"""Binance spot: symbol metadata from `exchangeInfo`, quotes from `bookTicker`.
+
+Facts this module relies on (Binance spot REST docs):
+- `GET /api/v3/exchangeInfo` (weight 20) gives `status`, `baseAsset` and
+  `quoteAsset` per symbol. Base and quote always come from here: slicing the
+  symbol string is ambiguous (is `BTCUSDT` BTC/USDT or BTCU/SDT?).
+- `GET /api/v3/ticker/bookTicker` without `symbol` (weight 4) gives the top
+  of book of every symbol and carries no timestamp, so the fetch time is ours.
+- The limit is 6000 weight per minute per IP; 429/418 carry `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import httpx
+
+from consumer.errors import BadPayloadError
+from consumer.exchanges._http import get_json
+from storage.model import Quote
+
+__all__ = [
+    "BOOK_TICKER_PATH",
+    "EXCHANGE_INFO_PATH",
+    "NAME",
+    "SymbolInfo",
+    "fetch_metadata",
+    "fetch_quotes",
+    "parse_metadata",
+    "parse_quotes",
+]
+
+NAME = "binance"
+EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
+BOOK_TICKER_PATH = "/api/v3/ticker/bookTicker"
+
+_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
+_SYMBOL = re.compile(r"\A[A-Z0-9]{1,40}\Z")
+# Binance prices are plain decimals such as "0.07041400"; anything longer or
+# in another notation is not something we should trust as money.
+_PRICE = re.compile(r"\A[0-9]{1,20}(\.[0-9]{1,20})?\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInfo:
+    symbol: str
+    base: str
+    quote: str
+    trading: bool
+
+
+async def fetch_metadata(client: httpx.AsyncClient) -> dict[str, SymbolInfo]:
+    """Fetch and parse `exchangeInfo`."""
+    return parse_metadata(await get_json(client, EXCHANGE_INFO_PATH))
+
+
+async def fetch_quotes(
+    client: httpx.AsyncClient, metadata: Mapping[str, SymbolInfo]
+) -> dict[str, Quote]:
+    """Fetch and parse the all-symbols book ticker."""
+    return parse_quotes(await get_json(client, BOOK_TICKER_PATH), metadata)
+
+
+def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
+    """`exchangeInfo` -> symbol -> SymbolInfo. Trimmed sample payload::
+
+        {"timezone": "UTC", "serverTime": 1691945245042, "symbols": [
+          {"symbol": "ETHBTC", "status": "TRADING",
+           "baseAsset": "ETH", "quoteAsset": "BTC", ...}, ...]}
+
+    Entries with unusable names are skipped (they could never be quoted);
+    a payload of the wrong shape, or with no symbols, is a BadPayloadError.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("symbols"), list):
+        raise BadPayloadError("exchangeInfo has no `symbols` list")
+    result: dict[str, SymbolInfo] = {}
+    for entry in payload["symbols"]:
+        if not isinstance(entry, dict):
+            continue
+        symbol, base, quote = entry.get("symbol"), entry.get("baseAsset"), entry.get("quoteAsset")
+        if not (
+            isinstance(symbol, str)
+            and _SYMBOL.match(symbol)
+            and isinstance(base, str)
+            and _CODE.match(base)
+            and isinstance(quote, str)
+            and _CODE.match(quote)
+        ):
+            continue
+        result[symbol] = SymbolInfo(symbol, base, quote, entry.get("status") == "TRADING")
+    if not result:
+        raise BadPayloadError("exchangeInfo lists no usable symbols")
+    return result
+
+
+def _price(raw: object) -> Decimal | None:
+    if not isinstance(raw, str) or not _PRICE.match(raw):
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+        return None
+
+
+def parse_quotes(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, Quote]:
+    """bookTicker -> symbol -> Quote, for quotable symbols only. Trimmed sample::
+
+        [{"symbol": "ETHBTC", "bidPrice": "0.07041400", "bidQty": "2.97790000",
+          "askPrice": "0.07041500", "askQty": "4.57300000"}, ...]
+
+    Quotable: in `metadata`, status TRADING, bid > 0 and ask > 0. Everything
+    else is left out (a halted symbol shows bid 0 / ask 0 on Binance). An empty
+    list, the wrong shape, or nothing quotable is a BadPayloadError: writing
+    such a snapshot would turn an exchange glitch into "pair_not_found".
+    """
+    if not isinstance(payload, list):
+        raise BadPayloadError(f"bookTicker is a {type(payload).__name__}, not a list")
+    if not payload:
+        raise BadPayloadError("bookTicker is an empty list")
+    quotes: dict[str, Quote] = {}
+    for entry in payload:
+        if not isinstance(entry, dict):
+            continue
+        info = metadata.get(entry.get("symbol"))  # type: ignore[arg-type]
+        if info is None or not info.trading:
+            continue
+        bid, ask = _price(entry.get("bidPrice")), _price(entry.get("askPrice"))
+        if bid is None or ask is None or bid <= 0 or ask <= 0:
+            continue
+        quotes[info.symbol] = Quote(info.symbol, info.base, info.quote, bid, ask)
+    if not quotes:
+        raise BadPayloadError(f"bookTicker has {len(payload)} entries but none is quotable")
+    return quotes

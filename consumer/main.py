@@ -1,0 +1,155 @@
+"""The quote-consumer process: lock, clean up, schedule the jobs, run until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from consumer.exchanges import REGISTRY
+from consumer.service import Clock, QuoteConsumer
+from settings import Settings
+from storage.errors import StoreError, StoreLockedError
+from storage.lock import WriterLock
+from storage.writer import SnapshotWriter
+
+__all__ = ["run_consumer", "serve"]
+
+log = logging.getLogger(__name__)
+
+EXCHANGE = "binance"
+USER_AGENT = "crypto-converter/0.1 (+quote-consumer)"
+_STANDBY_RETRY = 1.0
+
+
+async def _acquire(lock: WriterLock, stop: asyncio.Event) -> bool:
+    """Take the single-writer lock, standing by (and writing nothing) while another holds it."""
+    announced = False
+    while not stop.is_set():
+        try:
+            lock.acquire(timeout=0)
+            if announced:
+                log.warning("the other quote consumer stopped; this one takes over writing")
+            return True
+        except StoreLockedError as exc:
+            if not announced:
+                log.warning("%s. Standing by: this consumer writes nothing until it stops.", exc)
+                announced = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), _STANDBY_RETRY)
+    return False
+
+
+def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Settings) -> None:
+    now = datetime.now(UTC)
+
+    def every(job: object, seconds: float, first_in: float, name: str) -> None:
+        # Never overlap a job with itself; after a stall run it once, not N times.
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            next_run_time=now + timedelta(seconds=first_in),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(seconds)),
+            id=name,
+            name=name,
+        )
+
+    every(consumer.poll, settings.poll_interval_seconds, settings.poll_interval_seconds, "poll")
+    every(
+        consumer.write_snapshot,
+        settings.snapshot_interval_seconds,
+        settings.snapshot_interval_seconds,
+        "snapshot",
+    )
+    every(
+        consumer.cleanup,
+        settings.cleanup_interval_seconds,
+        settings.cleanup_interval_seconds,
+        "retention",
+    )
+    every(
+        consumer.refresh_metadata,
+        settings.exchange_info_refresh_seconds,
+        settings.exchange_info_refresh_seconds,
+        "exchange-info",
+    )
+
+
+async def run_consumer(settings: Settings, stop: asyncio.Event) -> int:
+    """Run until `stop` is set. Returns the process exit code."""
+    lock = WriterLock(settings.data_dir)
+    try:
+        if not await _acquire(lock, stop):
+            return 0
+    except StoreError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    try:
+        writer = SnapshotWriter(settings.data_dir, EXCHANGE)
+        writer.ensure_directory()
+        removed = writer.remove_temporaries()
+        if removed:
+            log.warning("removed %d temporary file(s) left by a crash", removed)
+        timeout = httpx.Timeout(settings.http_timeout_seconds)
+        async with httpx.AsyncClient(
+            base_url=settings.binance_base_url,
+            timeout=timeout,
+            headers={"User-Agent": USER_AGENT},
+        ) as client:
+            consumer = QuoteConsumer(
+                adapter=REGISTRY[EXCHANGE],
+                client=client,
+                writer=writer,
+                retention_ms=settings.retention_ms,
+                metadata_max_age=settings.exchange_info_refresh_seconds,
+                clock=Clock(),
+            )
+            log.info(
+                "quote consumer started: %s -> %s (poll %gs, snapshot %gs, retention %g days)",
+                settings.binance_base_url,
+                writer.directory,
+                settings.poll_interval_seconds,
+                settings.snapshot_interval_seconds,
+                settings.retention_days,
+            )
+            scheduler = AsyncIOScheduler(timezone=UTC)
+            _schedule(scheduler, consumer, settings)
+            scheduler.start()
+            try:
+                # First retention pass and first fetch (which writes) at once.
+                await consumer.cleanup()
+                await consumer.poll()
+                await stop.wait()
+            finally:
+                scheduler.shutdown(wait=False)
+        log.info("quote consumer stopped (%d snapshot(s) written)", consumer.snapshots_written)
+        return 0
+    except StoreError as exc:
+        log.error("cannot start: %s", exc)
+        return 2
+    finally:
+        lock.release()
+
+
+def serve(settings: Settings) -> int:
+    """Process entry: run the consumer until SIGTERM or SIGINT."""
+    # A write past RLIMIT_FSIZE would kill us with SIGXFSZ; as an OSError it is
+    # just a failed snapshot, logged and retried.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_consumer(settings, stop)
+
+    return asyncio.run(main())

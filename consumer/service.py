@@ -1,0 +1,195 @@
+"""The quote consumer's jobs: poll, snapshot, retention, metadata refresh.
+
+State lives here; the clock, the HTTP client, the adapter and the writer are
+injected, so tests drive the jobs directly against a fake exchange.
+
+Failure policy (spec section 6). Every failure is logged once per episode
+(the first failure, a change of cause, and the recovery), never once per try.
+A 429/418 stops all requests until `Retry-After` has passed: polling early
+turns a 429 into a ban. Other failures are retried at the next poll and not
+later: bookTicker costs 4 of the 6000 weight/min budget, so a 10 s cadence is
+already gentle, and the reliability contract asks that writing resumes
+within one poll interval after a fault clears.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from consumer.errors import ExchangeError, RateLimitedError
+from consumer.exchanges import ExchangeAdapter
+from storage.errors import StoreError
+from storage.model import Snapshot, format_iso_ms
+from storage.writer import SnapshotWriter
+
+__all__ = ["Clock", "QuoteConsumer"]
+
+log = logging.getLogger(__name__)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Wall time in UTC ms (for snapshot names) and a monotonic clock (for waits)."""
+
+    wall_ms: Callable[[], int] = _wall_ms
+    monotonic: Callable[[], float] = time.monotonic
+
+
+class _Episode:
+    """Logs a run of failures once: at its start, when its cause changes, at its end."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.failures = 0
+        self.cause: str | None = None
+        self.started = 0.0
+
+    def failed(self, exc: Exception, now: float, level: int = logging.ERROR) -> None:
+        cause = type(exc).__name__
+        if self.failures == 0:
+            self.started = now
+            log.log(level, "%s failed: %s", self.what, exc)
+        elif cause != self.cause:
+            log.log(level, "%s still failing, now: %s", self.what, exc)
+        self.failures += 1
+        self.cause = cause
+
+    def succeeded(self, now: float) -> None:
+        if self.failures:
+            log.info(
+                "%s recovered after %d failed attempt(s) over %.1fs",
+                self.what,
+                self.failures,
+                now - self.started,
+            )
+        self.failures, self.cause = 0, None
+
+
+class QuoteConsumer:
+    def __init__(
+        self,
+        *,
+        adapter: ExchangeAdapter,
+        client: httpx.AsyncClient,
+        writer: SnapshotWriter,
+        retention_ms: int,
+        metadata_max_age: float,
+        clock: Clock | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.client = client
+        self.writer = writer
+        self.retention_ms = retention_ms
+        self.metadata_max_age = metadata_max_age
+        self.clock = clock or Clock()
+        self.metadata: Mapping[str, Any] | None = None
+        self._metadata_at = float("-inf")
+        # Quotes fetched since the last snapshot; a snapshot is written only from these.
+        self.pending: Snapshot | None = None
+        self.snapshots_written = 0
+        self.blocked_until = float("-inf")
+        self._exchange = _Episode(f"{adapter.NAME} poll")
+        self._disk = _Episode("snapshot write")
+        self._retention = _Episode("retention")
+
+    # -- exchange ----------------------------------------------------------------
+
+    def _rate_limited(self) -> bool:
+        now = self.clock.monotonic()
+        if now < self.blocked_until:
+            log.debug("honouring Retry-After for %.1fs more", self.blocked_until - now)
+            return True
+        return False
+
+    def _record_failure(self, exc: ExchangeError) -> None:
+        now = self.clock.monotonic()
+        if isinstance(exc, RateLimitedError):
+            self.blocked_until = max(self.blocked_until, now + exc.retry_after)
+        self._exchange.failed(exc, now)
+
+    async def refresh_metadata(self, *, force: bool = True) -> bool:
+        """Fetch symbol metadata (at start, then every EXCHANGE_INFO_REFRESH_SECONDS)."""
+        if not force and self.clock.monotonic() - self._metadata_at < self.metadata_max_age:
+            return True
+        if self._rate_limited():
+            return False
+        try:
+            metadata = await self.adapter.fetch_metadata(self.client)
+        except ExchangeError as exc:
+            self._record_failure(exc)
+            return False
+        self.metadata, self._metadata_at = metadata, self.clock.monotonic()
+        log.info("%s metadata: %d symbols", self.adapter.NAME, len(metadata))
+        return True
+
+    async def poll(self) -> bool:
+        """Fetch the book ticker into `pending`. The first success writes at once."""
+        if self._rate_limited():
+            return False
+        if self.metadata is None and not await self.refresh_metadata():
+            return False
+        assert self.metadata is not None
+        try:
+            quotes = await self.adapter.fetch_quotes(self.client, self.metadata)
+        except ExchangeError as exc:
+            self._record_failure(exc)
+            return False
+        # bookTicker has no timestamp: the moment we received it is the quote time.
+        fetched_ms = self.clock.wall_ms()
+        self._exchange.succeeded(self.clock.monotonic())
+        self.pending = Snapshot(self.adapter.NAME, fetched_ms, quotes)
+        if self.snapshots_written == 0:
+            # A fresh `docker compose up` should be usable within seconds, not 30 s.
+            await self.write_snapshot()
+        return True
+
+    # -- store -------------------------------------------------------------------
+
+    async def write_snapshot(self) -> bool:
+        """Write the pending quotes, if any were fetched since the last snapshot."""
+        snapshot = self.pending
+        if snapshot is None:
+            log.debug("no quotes fetched since the last snapshot; nothing to write")
+            return False
+        try:
+            path = await asyncio.to_thread(self.writer.write, snapshot)
+        except StoreError as exc:
+            self._disk.failed(exc, self.clock.monotonic())
+            return False
+        self._disk.succeeded(self.clock.monotonic())
+        if self.pending is snapshot:
+            self.pending = None
+        self.snapshots_written += 1
+        log.info(
+            "wrote %s (%d symbols, quoted at %s)",
+            path.name,
+            len(snapshot.quotes),
+            format_iso_ms(snapshot.fetched_ms),
+        )
+        return True
+
+    async def cleanup(self) -> int:
+        """Retention: delete snapshots older than RETENTION_DAYS."""
+        cutoff = self.clock.wall_ms() - self.retention_ms
+        try:
+            deleted = await asyncio.to_thread(self.writer.delete_older_than, cutoff)
+        except StoreError as exc:
+            self._retention.failed(exc, self.clock.monotonic())
+            return 0
+        self._retention.succeeded(self.clock.monotonic())
+        if deleted:
+            log.info(
+                "retention deleted %d snapshot(s) older than %s", deleted, format_iso_ms(cutoff)
+            )
+        return deleted

@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Crypto Converter's single entry point: one subcommand, one process.
+
+    python run.py quote-consumer   poll the exchange, write snapshots
+    python run.py api              serve GET /convert from the snapshots
+    python run.py all              both, as supervised child processes (local use)
+    python run.py snapshots        list snapshot files; `snapshots show latest`
+
+Settings come from the environment and `.env`, are built once here, and are
+passed down; a bad value stops the process with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from dotenv import load_dotenv
+
+from logsetup import configure_logging
+from settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("run")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Crypto Converter: exact crypto conversions from exchange quotes.",
+        epilog="Configuration is read from the environment and .env (see README.md).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("quote-consumer", help="poll the exchange and write snapshots")
+    sub.add_parser("api", help="serve the conversion API")
+    sub.add_parser("all", help="run the consumer and the API as child processes")
+    snaps = sub.add_parser("snapshots", help="list or show snapshot files")
+    snaps.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    snaps.add_argument("name", nargs="?", default="latest", help="file name or 'latest'")
+    snaps.add_argument("--all", action="store_true", help="list every snapshot")
+    snaps.add_argument("--symbol", help="show only this symbol, e.g. BTCUSDT")
+    snaps.add_argument("--exchange", default="binance")
+    return parser
+
+
+def _snapshots(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.inspect import list_snapshots, show_snapshot
+
+    directory = settings.data_dir / args.exchange
+    if args.action == "show":
+        return show_snapshot(directory, args.name, sys.stdout, args.symbol)
+    return list_snapshots(directory, sys.stdout, None if args.all else 20)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    load_dotenv(override=False)
+    try:
+        settings = load_settings(os.environ)
+    except SettingsError as exc:
+        print(f"run.py: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format, args.command)
+    if args.command == "quote-consumer":
+        from consumer.main import serve as serve_consumer
+
+        return serve_consumer(settings)
+    if args.command == "api":
+        from api.main import serve as serve_api
+
+        return serve_api(settings)
+    if args.command == "all":
+        from supervisor import supervise
+
+        return supervise([sys.executable, os.path.abspath(__file__)])
+    return _snapshots(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

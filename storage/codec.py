@@ -1,0 +1,151 @@
+"""Snapshot files: names and bytes. Pure functions, no I/O.
+
+A snapshot file is orjson, compact on disk (a 7-day store is ~20k files, so
+bytes matter) and readable with `python -m json.tool` or `run.py snapshots`:
+
+    {"schema":1,"exchange":"binance","fetched_at":"2026-11-21T23:36:00.123Z",
+     "fields":["base","quote","bid","ask"],
+     "symbols":{"ETHBTC":["ETH","BTC","0.07041400","0.07041500"], ...}}
+
+Prices are the exchange's own decimal strings, unchanged. A row is a list and
+not an object because keys repeated 1,261 times were a third of every file.
+
+The file name is the fetch time, `20261121T233600.123Z.json`: lexical order is
+time order, a person can read it, and the index is built from names alone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+import orjson
+
+from storage.errors import CorruptSnapshotError
+from storage.model import Quote, Snapshot, datetime_to_ms, format_iso_ms, ms_to_datetime
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "check_frame",
+    "decode",
+    "encode",
+    "filename_for",
+    "find_pair",
+    "ms_from_filename",
+]
+
+SCHEMA_VERSION = 1
+FIELDS = ("base", "quote", "bid", "ask")
+_HEAD = b'{"schema":1,'
+# Every valid file ends with the last row's closing bracket, then symbols, then root.
+_TAIL = b"]}}"
+_NAME = re.compile(r"\A(\d{8}T\d{6}\.\d{3})Z\.json\Z")
+_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
+
+
+def filename_for(ms: int) -> str:
+    """UTC fetch time in ms -> `YYYYMMDDTHHMMSS.mmmZ.json`."""
+    return ms_to_datetime(ms).strftime("%Y%m%dT%H%M%S.") + f"{ms % 1000:03d}Z.json"
+
+
+def ms_from_filename(name: str) -> int | None:
+    """Inverse of `filename_for`; None for anything else (temporary files, locks)."""
+    match = _NAME.match(name)
+    if match is None:
+        return None
+    try:
+        parsed = datetime.strptime(match.group(1) + "+0000", "%Y%m%dT%H%M%S.%f%z")
+    except ValueError:
+        return None
+    return datetime_to_ms(parsed)
+
+
+def encode(snapshot: Snapshot) -> bytes:
+    """Snapshot -> file bytes. Prices are written in plain notation (`format(d, "f")`)."""
+    rows = {
+        q.symbol: [q.base, q.quote, format(q.bid, "f"), format(q.ask, "f")]
+        for q in snapshot.quotes.values()
+    }
+    if not rows:
+        raise ValueError("a snapshot needs at least one quote")
+    return orjson.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "exchange": snapshot.exchange,
+            "fetched_at": format_iso_ms(snapshot.fetched_ms),
+            "fields": list(FIELDS),
+            "symbols": rows,
+        }
+    )
+
+
+def _decimal(raw: object) -> Decimal:
+    if not isinstance(raw, str) or len(raw) > 64:
+        raise CorruptSnapshotError(f"price {raw!r} is not a decimal string")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise CorruptSnapshotError(f"price {raw!r} is not a decimal string") from None
+    if not value.is_finite() or value <= 0:
+        raise CorruptSnapshotError(f"price {raw!r} is not positive")
+    return value
+
+
+def decode(data: bytes, fetched_ms: int) -> Snapshot:
+    """File bytes -> Snapshot, validating everything; raises CorruptSnapshotError."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptSnapshotError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION:
+        raise CorruptSnapshotError("not a schema-1 snapshot")
+    if doc.get("fetched_at") != format_iso_ms(fetched_ms):
+        raise CorruptSnapshotError("fetched_at does not match the file name")
+    exchange, symbols = doc.get("exchange"), doc.get("symbols")
+    if not isinstance(exchange, str) or not isinstance(symbols, dict) or not symbols:
+        raise CorruptSnapshotError("missing exchange or symbols")
+    quotes: dict[str, Quote] = {}
+    for symbol, row in symbols.items():
+        if not (isinstance(row, list) and len(row) == len(FIELDS)):
+            raise CorruptSnapshotError(f"row {symbol!r} is malformed")
+        base, quote, bid, ask = row
+        if not (isinstance(base, str) and _CODE.match(base)):
+            raise CorruptSnapshotError(f"row {symbol!r} has a bad base")
+        if not (isinstance(quote, str) and _CODE.match(quote)):
+            raise CorruptSnapshotError(f"row {symbol!r} has a bad quote")
+        quotes[symbol] = Quote(symbol, base, quote, _decimal(bid), _decimal(ask))
+    return Snapshot(exchange=exchange, fetched_ms=fetched_ms, quotes=quotes)
+
+
+def check_frame(data: bytes) -> None:
+    """Cheap structural check (head and tail) that refuses truncated or foreign files."""
+    if not (data.startswith(_HEAD) and data.endswith(_TAIL)):
+        raise CorruptSnapshotError("bad frame (truncated or not a snapshot)")
+
+
+def find_pair(data: bytes, base: str, quote: str) -> Quote | None:
+    """The row whose base and quote are exactly these codes, without decoding the file.
+
+    A historical conversion needs one row out of ~1,261; decoding the whole
+    file for it costs ~10x the rest of the request. Codes are validated
+    `[A-Z0-9]` and `:["` occurs only where a row starts, so the needle
+    `:["BASE","QUOTE","` matches exactly one row or none. The frame (head and
+    tail) is checked so a truncated file is refused here as in `decode`.
+    Raises CorruptSnapshotError when the frame or the row is bad.
+    """
+    check_frame(data)
+    needle = f':["{base}","{quote}","'.encode("ascii")
+    start = data.find(needle)
+    if start < 0:
+        return None
+    key_start = data.rfind(b'"', 0, data.rfind(b'"', 0, start))
+    end = data.find(b"]", start)
+    try:
+        symbol = orjson.loads(data[key_start:start])
+        row = orjson.loads(data[start + 1 : end + 1])
+    except orjson.JSONDecodeError:
+        raise CorruptSnapshotError("row is malformed") from None
+    if not (isinstance(symbol, str) and isinstance(row, list) and len(row) == len(FIELDS)):
+        raise CorruptSnapshotError("row is malformed")
+    return Quote(symbol, base, quote, _decimal(row[2]), _decimal(row[3]))

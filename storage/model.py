@@ -1,0 +1,65 @@
+"""Values the store holds: `Quote`, `Snapshot`, and UTC millisecond time.
+
+Time is an `int` of UTC milliseconds since the epoch everywhere in the store:
+the spec reports `quoted_at` at millisecond precision and lets a client pass it
+back as `timestamp`, so storing and comparing at exactly that precision makes
+the round trip exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cached_property
+
+__all__ = ["Quote", "Snapshot", "datetime_to_ms", "format_iso_ms", "ms_to_datetime"]
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book for one symbol, normalised: base/quote from exchange metadata."""
+
+    symbol: str
+    base: str
+    quote: str
+    bid: Decimal
+    ask: Decimal
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """All quotable symbols of one exchange, fetched at `fetched_ms`."""
+
+    exchange: str
+    fetched_ms: int
+    quotes: Mapping[str, Quote] = field(repr=False)
+
+    @cached_property
+    def pairs(self) -> Mapping[tuple[str, str], Quote]:
+        """(base, quote) -> Quote, for direct and inverse look-ups."""
+        return {(q.base, q.quote): q for q in self.quotes.values()}
+
+    @cached_property
+    def currencies(self) -> frozenset[str]:
+        """Every code used by a quotable symbol."""
+        return frozenset(c for q in self.quotes.values() for c in (q.base, q.quote))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """Aware datetime -> UTC ms, floored (exact integer arithmetic, no float)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_iso_ms(ms: int) -> str:
+    """`2026-11-21T23:36:00.123Z`: the form of `quoted_at` and `fetched_at`."""
+    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
