@@ -1,0 +1,124 @@
+"""The Sanic application, built by a factory from settings and injected resources.
+
+`create_app` is called once per worker process (Sanic's multi-worker mode
+spawns fresh interpreters), so nothing here may rely on module state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from api import errors
+from api.errors import InvalidParameterError
+from api.openapi import build_document, render_page
+from api.params import check_no_params, parse_convert_query
+from api.service import Converter
+from settings import Settings
+from storage.reader import SnapshotReader
+
+__all__ = ["create_app"]
+
+EXCHANGE = "binance"
+_JSON = "application/json"
+# Sanic refuses a second app with the same name in one process; tests build many.
+_instances = itertools.count()
+_HISTORY_MAX_AGE = 86_400
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _query_string(request: Request) -> str:
+    try:
+        return request.query_string
+    except UnicodeDecodeError:
+        raise InvalidParameterError("The query string is not valid UTF-8.") from None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    reader: SnapshotReader | None = None,
+    clock: Callable[[], int] = _now_ms,
+    name: str | None = None,
+) -> Sanic[Any, Any]:
+    """Build the API. Tests inject `reader` and `clock`; production passes neither."""
+    app: Sanic[Any, Any] = Sanic(
+        name or f"crypto_converter_{next(_instances)}",
+        configure_logging=False,
+        strict_slashes=True,
+    )
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.REQUEST_MAX_SIZE = 64 * 1024  # GET only: no request needs a body
+    converter = Converter(
+        reader or SnapshotReader(settings.data_dir, EXCHANGE),
+        exchange=EXCHANGE,
+        max_age_ms=settings.quotes_max_age_ms,
+        retention_ms=settings.retention_ms,
+    )
+    document = build_document()
+    openapi_body = orjson.dumps(document)
+    page = render_page(document).encode()
+    errors.install(app)
+
+    def json(body: object, status: int = 200, cache: str = "no-cache") -> HTTPResponse:
+        return HTTPResponse(
+            orjson.dumps(body),
+            status=status,
+            headers={"Cache-Control": cache, "Access-Control-Allow-Origin": "*"},
+            content_type=_JSON,
+        )
+
+    @app.get("/convert")
+    async def convert(request: Request) -> HTTPResponse:
+        now = clock()
+        query = parse_convert_query(_query_string(request), now)
+        result = converter.convert(query, now)
+        cache = "no-cache"
+        if query.at_ms is not None and query.at_ms < now - settings.quotes_max_age_ms:
+            # No snapshot at or before T can still appear once T is this far in the
+            # past (snapshots are written within SNAPSHOT_INTERVAL <= the max age),
+            # so the answer stands until retention deletes the snapshot it used.
+            left = (result.quoted_ms + settings.retention_ms - now) // 1000
+            cache = f"public, max-age={max(0, min(_HISTORY_MAX_AGE, left))}"
+        return json(result.to_body(), cache=cache)
+
+    @app.get("/health")
+    async def health(request: Request) -> HTTPResponse:
+        check_no_params(_query_string(request))
+        status, body = converter.health(clock())
+        return json(body, status=status, cache="no-store")
+
+    @app.get("/currencies")
+    async def currencies(request: Request) -> HTTPResponse:
+        check_no_params(_query_string(request))
+        return json(converter.currencies(clock()))
+
+    @app.get("/docs/openapi.json")
+    async def openapi(request: Request) -> HTTPResponse:
+        return HTTPResponse(
+            openapi_body, content_type=_JSON, headers={"Access-Control-Allow-Origin": "*"}
+        )
+
+    @app.get("/docs")
+    async def docs(request: Request) -> HTTPResponse:
+        return HTTPResponse(page, content_type="text/html; charset=utf-8")
+
+    @app.get("/")
+    async def index(request: Request) -> HTTPResponse:
+        return json(
+            {
+                "name": "crypto-converter",
+                "endpoints": ["/convert", "/health", "/currencies", "/docs", "/docs/openapi.json"],
+            }
+        )
+
+    return app
