@@ -102,6 +102,9 @@ class QuoteConsumer:
         self._exchange = _Episode(f"{adapter.NAME} poll")
         self._disk = _Episode("snapshot write")
         self._retention = _Episode("retention")
+        # The start-up poll runs outside the scheduler, so max_instances alone
+        # would not stop it overlapping the first scheduled poll.
+        self._poll_lock = asyncio.Lock()
 
     # -- exchange ----------------------------------------------------------------
 
@@ -135,6 +138,12 @@ class QuoteConsumer:
 
     async def poll(self) -> bool:
         """Fetch the book ticker into `pending`. The first success writes at once."""
+        if self._poll_lock.locked():
+            return False
+        async with self._poll_lock:
+            return await self._poll()
+
+    async def _poll(self) -> bool:
         if self._rate_limited():
             return False
         if self.metadata is None and not await self.refresh_metadata():
