@@ -110,7 +110,11 @@ def create_app(
 
     @app.get("/docs")
     async def docs(request: Request) -> HTTPResponse:
-        return HTTPResponse(page, content_type="text/html; charset=utf-8")
+        return HTTPResponse(
+            page,
+            content_type="text/html; charset=utf-8",
+            headers={"Access-Control-Allow-Origin": "*"},
+        )
 
     @app.get("/")
     async def index(request: Request) -> HTTPResponse:

@@ -112,6 +112,12 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
                     "responses": {"200": {"description": "HTML"}},
                 }
             },
+            "/": {
+                "get": {
+                    "summary": "The service name and its endpoints",
+                    "responses": {"200": {"description": "The index"}},
+                }
+            },
         },
         "components": {
             "schemas": {

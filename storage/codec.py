@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import orjson
 
@@ -40,6 +40,11 @@ FIELDS = ("base", "quote", "bid", "ask")
 _HEAD = b'{"schema":1,'
 # Every valid file ends with the last row's closing bracket, then symbols, then root.
 _TAIL = b"]}}"
+# schema, exchange name (<= 40 chars) and fetched_at all sit within this many bytes.
+_HEAD_SPAN = 128
+# Plain decimals only: the writer never writes exponents, and "1E+100000000"
+# in a tampered file would otherwise cost seconds of CPU per request.
+_PRICE = re.compile(r"\A[0-9]{1,30}(\.[0-9]{1,30})?\Z")
 _NAME = re.compile(r"\A(\d{8}T\d{6}\.\d{3})Z\.json\Z")
 _CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
 
@@ -81,13 +86,10 @@ def encode(snapshot: Snapshot) -> bytes:
 
 
 def _decimal(raw: object) -> Decimal:
-    if not isinstance(raw, str) or len(raw) > 64:
-        raise CorruptSnapshotError(f"price {raw!r} is not a decimal string")
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        raise CorruptSnapshotError(f"price {raw!r} is not a decimal string") from None
-    if not value.is_finite() or value <= 0:
+    if not isinstance(raw, str) or not _PRICE.match(raw):
+        raise CorruptSnapshotError(f"price {raw!r:.40} is not a plain decimal string")
+    value = Decimal(raw)
+    if value <= 0:
         raise CorruptSnapshotError(f"price {raw!r} is not positive")
     return value
 
@@ -118,10 +120,18 @@ def decode(data: bytes, fetched_ms: int) -> Snapshot:
     return Snapshot(exchange=exchange, fetched_ms=fetched_ms, quotes=quotes)
 
 
-def check_frame(data: bytes) -> None:
-    """Cheap structural check (head and tail) that refuses truncated or foreign files."""
+def check_frame(data: bytes, fetched_ms: int | None = None) -> None:
+    """Cheap structural check that refuses truncated, foreign or misnamed files.
+
+    Head and tail must be those `encode` writes, and, given `fetched_ms`, the
+    `fetched_at` near the head must be the one the file name says.
+    """
     if not (data.startswith(_HEAD) and data.endswith(_TAIL)):
         raise CorruptSnapshotError("bad frame (truncated or not a snapshot)")
+    if fetched_ms is not None:
+        stamp = b'"fetched_at":"' + format_iso_ms(fetched_ms).encode("ascii") + b'"'
+        if stamp not in data[:_HEAD_SPAN]:
+            raise CorruptSnapshotError("fetched_at does not match the file name")
 
 
 def find_pair(data: bytes, base: str, quote: str) -> Quote | None:

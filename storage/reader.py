@@ -30,6 +30,8 @@ __all__ = ["SnapshotReader", "StoredSnapshot"]
 
 log = logging.getLogger(__name__)
 
+_MTIME_TRUST_NS = 1_000_000_000
+
 
 class StoredSnapshot:
     """One snapshot file's bytes; rows are found without decoding the whole file."""
@@ -72,6 +74,7 @@ class SnapshotReader:
         self._times: list[int] = []
         self._bad: set[int] = set()
         self._mtime_ns: int | None = None
+        self._mtime_ambiguous = False
         self._checked_at = float("-inf")
         self._cache: OrderedDict[int, StoredSnapshot] = OrderedDict()
         self._cache_size = cache_size
@@ -91,8 +94,9 @@ class SnapshotReader:
             return
         except OSError as exc:
             raise StoreReadError(f"cannot read {self.directory}: {exc}") from exc
-        if mtime_ns == self._mtime_ns and not force:
+        if mtime_ns == self._mtime_ns and not self._mtime_ambiguous and not force:
             return
+        listed_ns = time.time_ns()
         try:
             with os.scandir(self.directory) as entries:
                 names = [e.name for e in entries]
@@ -105,6 +109,11 @@ class SnapshotReader:
         times.sort()
         self._times = times
         self._mtime_ns = mtime_ns
+        # Directory mtimes come from the kernel's coarse clock (a jiffy, 1-10 ms):
+        # a file renamed in just after this listing, in the same tick, would
+        # leave the mtime unchanged. Until the listing is safely later than the
+        # mtime, do not trust an unchanged mtime.
+        self._mtime_ambiguous = listed_ns - mtime_ns < _MTIME_TRUST_NS
         present = set(times)
         self._bad &= present
         for ms in [ms for ms in self._cache if ms not in present]:
@@ -165,7 +174,7 @@ class SnapshotReader:
         except OSError as exc:
             raise CorruptSnapshotError(f"cannot read {path.name}: {exc.strerror}") from exc
         # Frame check now, so a truncated file is skipped before anyone uses it.
-        check_frame(data)
+        check_frame(data, ms)
         stored = StoredSnapshot(ms, data)
         self._cache[ms] = stored
         if len(self._cache) > self._cache_size:
