@@ -62,19 +62,15 @@ def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Se
             name=name,
         )
 
-    every(consumer.poll, settings.poll_interval_seconds, settings.poll_interval_seconds, "poll")
+    # Retention and the first fetch (which writes the first snapshot) run at once.
+    every(consumer.poll, settings.poll_interval_seconds, 0, "poll")
     every(
         consumer.write_snapshot,
         settings.snapshot_interval_seconds,
         settings.snapshot_interval_seconds,
         "snapshot",
     )
-    every(
-        consumer.cleanup,
-        settings.cleanup_interval_seconds,
-        settings.cleanup_interval_seconds,
-        "retention",
-    )
+    every(consumer.cleanup, settings.cleanup_interval_seconds, 0, "retention")
     every(
         consumer.refresh_metadata,
         settings.exchange_info_refresh_seconds,
@@ -124,9 +120,6 @@ async def run_consumer(settings: Settings, stop: asyncio.Event) -> int:
             _schedule(scheduler, consumer, settings)
             scheduler.start()
             try:
-                # First retention pass and first fetch (which writes) at once.
-                await consumer.cleanup()
-                await consumer.poll()
                 await stop.wait()
             finally:
                 scheduler.shutdown(wait=False)

@@ -73,6 +73,7 @@ class SnapshotReader:
         self._clock = clock
         self._times: list[int] = []
         self._bad: set[int] = set()
+        self._unreadable: set[int] = set()  # warned once; retried on every look-up
         self._mtime_ns: int | None = None
         self._mtime_ambiguous = False
         self._checked_at = float("-inf")
@@ -153,6 +154,10 @@ class SnapshotReader:
                 self.mark_corrupt(ms, str(exc))
             except SnapshotVanishedError:
                 log.info("snapshot %s vanished (retention); skipping it", ms)
+            except StoreReadError as exc:
+                if ms not in self._unreadable:
+                    self._unreadable.add(ms)
+                    log.warning("skipping unreadable snapshot: %s", exc)
 
     def newest_ms(self) -> int | None:
         self.refresh()
@@ -172,7 +177,8 @@ class SnapshotReader:
         except FileNotFoundError:
             raise SnapshotVanishedError(path.name) from None
         except OSError as exc:
-            raise CorruptSnapshotError(f"cannot read {path.name}: {exc.strerror}") from exc
+            # Possibly transient (EMFILE, EIO on a network mount): skip, don't condemn.
+            raise StoreReadError(f"cannot read {path.name}: {exc.strerror}") from exc
         # Frame check now, so a truncated file is skipped before anyone uses it.
         check_frame(data, ms)
         stored = StoredSnapshot(ms, data)

@@ -124,7 +124,8 @@ def parse_quotes(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[st
     for entry in payload:
         if not isinstance(entry, dict):
             continue
-        info = metadata.get(entry.get("symbol"))  # type: ignore[arg-type]
+        symbol = entry.get("symbol")
+        info = metadata.get(symbol) if isinstance(symbol, str) else None
         if info is None or not info.trading:
             continue
         bid, ask = _price(entry.get("bidPrice")), _price(entry.get("askPrice"))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from consumer.errors import BadPayloadError
@@ -239,18 +239,9 @@ ticker_like = st.fixed_dictionaries(
 )
 
 
-def _unhashable_symbol(payload: object) -> bool:
-    return isinstance(payload, list) and any(
-        isinstance(e, dict) and isinstance(e.get("symbol"), list | dict) for e in payload
-    )
-
-
 @given(json_values | st.lists(ticker_like | json_values, max_size=6))
 def test_parse_quotes_raises_only_bad_payload(payload: object) -> None:
     """For any JSON-like value, parse_quotes returns valid Quotes or raises BadPayloadError."""
-    # TODO(bug): `[{"symbol": []}]` raises TypeError (unhashable) in parse_quotes, which
-    # kills the consumer at start. Reported with a patch; drop this assume once it is fixed.
-    assume(not _unhashable_symbol(payload))
     try:
         quotes = parse_quotes(payload, METADATA)
     except BadPayloadError:
@@ -271,3 +262,20 @@ def test_parse_metadata_raises_only_bad_payload(payload: object) -> None:
         return
     assert metadata
     assert all(isinstance(info, SymbolInfo) for info in metadata.values())
+
+
+def test_parse_quotes_skips_entries_whose_symbol_is_not_a_string() -> None:
+    """An entry whose `symbol` is a list or object is skipped, not a TypeError."""
+    metadata = parse_metadata(
+        {
+            "symbols": [
+                {"symbol": "BTCUSDT", "status": "TRADING", "baseAsset": "BTC", "quoteAsset": "USDT"}
+            ]
+        }
+    )
+    payload = [
+        {"symbol": ["BTCUSDT"], "bidPrice": "1.0", "askPrice": "2.0"},
+        {"symbol": {"x": 1}, "bidPrice": "1.0", "askPrice": "2.0"},
+        {"symbol": "BTCUSDT", "bidPrice": "1.0", "askPrice": "2.0"},
+    ]
+    assert list(parse_quotes(payload, metadata)) == ["BTCUSDT"]
