@@ -20,6 +20,7 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
+from functools import cache, lru_cache
 
 from api.errors import RateBelowPrecisionError
 
@@ -89,6 +90,7 @@ def convert_amount(amount: Decimal, rate: Decimal) -> Decimal:
     return _round(product, AMOUNT_PLACES)
 
 
+@lru_cache(maxsize=8192)
 def format_fixed(value: Decimal, places: int) -> str:
     """Format plainly with exactly ``places`` fraction digits (half-up), never an exponent.
 
@@ -110,8 +112,7 @@ def convert(amount: Decimal, bid: Decimal, ask: Decimal, *, inverted: bool) -> C
     a zero rate would turn any amount into 0, an answer that looks valid but
     is not (spec: refuse with 422 rather than answer).
     """
-    mid = mid_price(bid, ask)
-    rate = inverse_rate(mid) if inverted else direct_rate(mid)
+    rate = _rate(bid, ask, inverted)
     if rate.is_zero():
         raise RateBelowPrecisionError(
             f"The exchange rate rounds to zero at {RATE_PLACES} decimal places.",
@@ -120,6 +121,13 @@ def convert(amount: Decimal, bid: Decimal, ask: Decimal, *, inverted: bool) -> C
     # The amount is computed from the *returned* rate, so a client can check
     # amount == round(amount_in * rate, 6) with the numbers it was given.
     return Conversion(amount=convert_amount(amount, rate), rate=rate, inverted=inverted)
+
+
+@lru_cache(maxsize=8192)
+def _rate(bid: Decimal, ask: Decimal, inverted: bool) -> Decimal:
+    """The rate of one quote. Pure, so cached: a symbol's rate is computed once per snapshot."""
+    mid = mid_price(bid, ask)
+    return inverse_rate(mid) if inverted else direct_rate(mid)
 
 
 def same_currency(amount: Decimal) -> Conversion:
@@ -138,6 +146,7 @@ def _round(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal((0, (1,), -places)), context=_context(prec))
 
 
+@cache  # Contexts are only read (flags aside, which never change a result)
 def _context(prec: int, *, exact: bool = False) -> Context:
     """A context of ``prec`` digits and the widest exponent range, independent of globals.
 

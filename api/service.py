@@ -19,7 +19,7 @@ from api.errors import (
     UnknownCurrencyError,
 )
 from api.params import ConvertQuery
-from storage.errors import CorruptSnapshotError, StoreReadError
+from storage.errors import CorruptSnapshotError, SnapshotVanishedError, StoreReadError
 from storage.model import Quote, format_iso_ms
 from storage.reader import SnapshotReader, StoredSnapshot
 
@@ -127,6 +127,8 @@ class Converter:
                     return self._in(stored, query, historical=True)
                 except CorruptSnapshotError as exc:
                     self.reader.mark_corrupt(stored.fetched_ms, str(exc))
+                except (SnapshotVanishedError, StoreReadError):
+                    continue  # read lazily now: skipped as candidates() skips them
         except StoreReadError:
             raise QuotesUnavailableError("The snapshot store cannot be read.") from None
         raise QuotesNotFoundError(
@@ -158,7 +160,7 @@ class Converter:
         return self._result(query, stored, conversion, quote.symbol, historical)
 
     def _check_known(self, stored: StoredSnapshot, src: str, dst: str) -> None:
-        currencies = stored.snapshot().currencies
+        currencies = stored.currencies()
         for parameter, code in (("from", src), ("to", dst)):
             if code not in currencies:
                 raise UnknownCurrencyError(

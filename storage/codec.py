@@ -17,13 +17,14 @@ time order, a person can read it, and the index is built from names alone.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from decimal import Decimal
 
 import orjson
 
 from storage.errors import CorruptSnapshotError
-from storage.model import Quote, Snapshot, datetime_to_ms, format_iso_ms, ms_to_datetime
+from storage.model import Quote, Snapshot, datetime_to_ms, format_iso_ms
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -32,6 +33,7 @@ __all__ = [
     "encode",
     "filename_for",
     "find_pair",
+    "find_row",
     "ms_from_filename",
 ]
 
@@ -39,9 +41,9 @@ SCHEMA_VERSION = 1
 FIELDS = ("base", "quote", "bid", "ask")
 _HEAD = b'{"schema":1,'
 # Every valid file ends with the last row's closing bracket, then symbols, then root.
-_TAIL = b"]}}"
+_TAIL = TAIL = b"]}}"
 # schema, exchange name (<= 40 chars) and fetched_at all sit within this many bytes.
-_HEAD_SPAN = 128
+_HEAD_SPAN = HEAD_SPAN = 128
 # Plain decimals only: the writer never writes exponents, and "1E+100000000"
 # in a tampered file would otherwise cost seconds of CPU per request.
 _PRICE = re.compile(r"\A[0-9]{1,30}(\.[0-9]{1,30})?\Z")
@@ -51,7 +53,11 @@ _CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
 
 def filename_for(ms: int) -> str:
     """UTC fetch time in ms -> `YYYYMMDDTHHMMSS.mmmZ.json`."""
-    return ms_to_datetime(ms).strftime("%Y%m%dT%H%M%S.") + f"{ms % 1000:03d}Z.json"
+    t = time.gmtime(ms // 1000)
+    return (
+        f"{t.tm_year:04d}{t.tm_mon:02d}{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}{t.tm_min:02d}{t.tm_sec:02d}.{ms % 1000:03d}Z.json"
+    )
 
 
 def ms_from_filename(name: str) -> int | None:
@@ -145,12 +151,36 @@ def find_pair(data: bytes, base: str, quote: str) -> Quote | None:
     Raises CorruptSnapshotError when the frame or the row is bad.
     """
     check_frame(data)
+    return _row(data, 0, base, quote)[0]
+
+
+_ROW_CODES = re.compile(rb':\["([A-Z0-9]{1,20})","([A-Z0-9]{1,20})","')
+
+
+def codes_in(data: bytes) -> frozenset[str]:
+    """The base and quote codes of every row, by one regex pass (~0.4 ms, no Decimal)."""
+    check_frame(data)
+    return frozenset(code.decode("ascii") for row in _ROW_CODES.findall(data) for code in row)
+
+
+def find_row(window: bytes, base: str, quote: str) -> tuple[Quote | None, int]:
+    """(row, its offset) within a slice of a file whose frame was checked elsewhere.
+
+    (None, -1) when the row is absent from the slice or cut by its edges; the
+    caller then reads the whole file, so absence is only ever concluded there.
+    """
+    return _row(window, 1, base, quote)
+
+
+def _row(data: bytes, min_key: int, base: str, quote: str) -> tuple[Quote | None, int]:
     needle = f':["{base}","{quote}","'.encode("ascii")
     start = data.find(needle)
     if start < 0:
-        return None
+        return None, -1
     key_start = data.rfind(b'"', 0, data.rfind(b'"', 0, start))
     end = data.find(b"]", start)
+    if min_key and (key_start < min_key or end < 0 or data[key_start - 1] not in b"{,"):
+        return None, -1
     try:
         symbol = orjson.loads(data[key_start:start])
         row = orjson.loads(data[start + 1 : end + 1])
@@ -158,4 +188,4 @@ def find_pair(data: bytes, base: str, quote: str) -> Quote | None:
         raise CorruptSnapshotError("row is malformed") from None
     if not (isinstance(symbol, str) and isinstance(row, list) and len(row) == len(FIELDS)):
         raise CorruptSnapshotError("row is malformed")
-    return Quote(symbol, base, quote, _decimal(row[2]), _decimal(row[3]))
+    return Quote(symbol, base, quote, _decimal(row[2]), _decimal(row[3])), start

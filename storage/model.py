@@ -8,11 +8,12 @@ the round trip exact.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 __all__ = ["Quote", "Snapshot", "datetime_to_ms", "format_iso_ms", "ms_to_datetime"]
 
@@ -60,6 +61,11 @@ def datetime_to_ms(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
+@lru_cache(maxsize=4096)
 def format_iso_ms(ms: int) -> str:
     """`2026-11-21T23:36:00.123Z`: the form of `quoted_at` and `fetched_at`."""
-    return ms_to_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    t = time.gmtime(ms // 1000)  # half the cost of datetime.strftime, same result
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{ms % 1000:03d}Z"
+    )

@@ -308,3 +308,29 @@ def test_find_pair_absent_in_a_truncated_file_still_raises() -> None:
     """Even for a pair that is not there, a truncated file is refused rather than 'absent'."""
     with pytest.raises(CorruptSnapshotError):
         find_pair(GOOD[: len(GOOD) // 2], "DOGE", "EUR")
+
+
+def test_codes_in_lists_every_base_and_quote_without_decoding() -> None:
+    """codes_in returns exactly the codes decode would, from the bytes alone."""
+    from storage.codec import codes_in
+
+    quotes = {
+        "BTCUSDT": Quote("BTCUSDT", "BTC", "USDT", Decimal("1.5"), Decimal("1.6")),
+        "ETHBTC": Quote("ETHBTC", "ETH", "BTC", Decimal("0.07"), Decimal("0.08")),
+        "1INCHBUSD": Quote("1INCHBUSD", "1INCH", "BUSD", Decimal("0.5"), Decimal("0.6")),
+    }
+    data = encode(Snapshot("binance", 1_795_304_160_000, quotes))
+    assert codes_in(data) == decode(data, 1_795_304_160_000).currencies
+    with pytest.raises(CorruptSnapshotError):
+        codes_in(data[:-5])
+
+
+def test_find_row_refuses_a_row_cut_by_the_window_edge() -> None:
+    """A row whose key starts before the slice is reported absent, never half-read."""
+    from storage.codec import find_row
+
+    quotes = {"BTCUSDT": Quote("BTCUSDT", "BTC", "USDT", Decimal("1.5"), Decimal("1.6"))}
+    data = encode(Snapshot("binance", 1_795_304_160_000, quotes))
+    start = data.index(b'"BTCUSDT"')
+    assert find_row(data[start - 1 :], "BTC", "USDT")[0] is not None
+    assert find_row(data[start + 3 :], "BTC", "USDT") == (None, -1)

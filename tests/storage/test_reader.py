@@ -330,3 +330,81 @@ def test_loaded_files_are_cached(tmp_path: Path, reader: SnapshotReader) -> None
     """Loading the same snapshot twice reads the file once (the same object comes back)."""
     put(tmp_path, T0)
     assert reader.load(T0) is reader.load(T0)
+
+
+# -- historical rows read near their last known offset ----------------------------
+
+
+def _many_rows(ms: int, shift: int = 0) -> Snapshot:
+    """A snapshot with enough rows (~400) that BTCUSDT sits far from both ends."""
+    quotes = {
+        f"C{i:03d}X": Quote(f"C{i:03d}X", f"C{i:03d}", "X", Decimal("1.5"), Decimal("1.6"))
+        for i in range(shift)
+    }
+    quotes["BTCUSDT"] = BTCUSDT
+    for i in range(400):
+        quotes[f"A{i:03d}B"] = Quote(f"A{i:03d}B", f"A{i:03d}", "B", Decimal("2.5"), Decimal("2.6"))
+    return Snapshot("binance", ms, quotes)
+
+
+def _historical(reader: SnapshotReader, ms: int) -> Quote | None:
+    for stored in reader.candidates(ms, ms):
+        return stored.find("BTC", "USDT")
+    return None
+
+
+def test_historical_row_is_found_near_its_last_offset_without_a_full_read(
+    tmp_path: Path, reader: SnapshotReader
+) -> None:
+    """After one full read, later files are read only around the row's known offset."""
+    put(tmp_path, T0, encode(_many_rows(T0)))
+    put(tmp_path, T0 + 30_000, encode(_many_rows(T0 + 30_000)))
+    assert _historical(reader, T0) == BTCUSDT  # learns the offset from a full read
+    reads: list[int] = []
+    real_load = reader.load
+    reader.load = lambda ms: reads.append(ms) or real_load(ms)  # type: ignore[method-assign]
+    assert _historical(reader, T0 + 30_000) == BTCUSDT
+    assert reads == []
+
+
+def test_a_row_that_moved_far_is_still_found_by_the_full_read(
+    tmp_path: Path, reader: SnapshotReader
+) -> None:
+    """When the row is outside the window around its old offset, the whole file decides."""
+    put(tmp_path, T0, encode(_many_rows(T0)))
+    put(tmp_path, T0 + 30_000, encode(_many_rows(T0 + 30_000, shift=300)))
+    assert _historical(reader, T0) == BTCUSDT
+    assert _historical(reader, T0 + 30_000) == BTCUSDT
+
+
+def test_the_near_read_refuses_a_file_whose_name_and_fetched_at_differ(
+    tmp_path: Path, reader: SnapshotReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The partial read still checks head, tail and fetched_at, and skips a misnamed file."""
+    put(tmp_path, T0, encode(_many_rows(T0)))
+    put(tmp_path, T0 + 30_000, encode(_many_rows(T0 + 99_000)))
+    assert _historical(reader, T0) == BTCUSDT
+    for stored in reader.candidates(T0 + 30_000, T0 + 30_000):
+        with pytest.raises(CorruptSnapshotError, match="fetched_at"):
+            stored.find("BTC", "USDT")
+
+
+def test_names_already_parsed_are_not_parsed_again_on_a_rescan(
+    tmp_path: Path, reader: SnapshotReader, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rescan after a new file parses only the new name (20k names cost 0.15 s to parse)."""
+    import storage.reader as reader_module
+
+    for i in range(5):
+        put(tmp_path, T0 + i * 30_000)
+    set_mtime(tmp_path, 10)
+    reader.refresh(force=True)
+    parsed: list[str] = []
+    real = reader_module.ms_from_filename
+    monkeypatch.setattr(reader_module, "ms_from_filename", lambda n: parsed.append(n) or real(n))
+    put(tmp_path, T0 + 5 * 30_000)
+    set_mtime(tmp_path, 5)
+    clock.now += 1
+    reader.refresh()
+    assert parsed == [filename_for(T0 + 5 * 30_000)]
+    assert reader.count == 6
