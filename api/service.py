@@ -8,8 +8,16 @@ staleness and "at or before T" is tested without a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from api.conversion import AMOUNT_PLACES, RATE_PLACES, Conversion, convert, format_fixed
+from api.conversion import (
+    AMOUNT_PLACES,
+    RATE_PLACES,
+    Conversion,
+    convert,
+    convert_amount,
+    format_fixed,
+)
 from api.conversion import same_currency as same_currency_conversion
 from api.errors import (
     PairNotFoundError,
@@ -51,6 +59,12 @@ class ConversionResult:
         }
 
 
+_ONE = Decimal(1)
+# Bounded: one entry per (snapshot, pair) asked for; cleared wholesale when full.
+_PAIR_MEMO_SIZE = 50_000
+_Pair = tuple[str, bool, Decimal, str]
+
+
 def _age_seconds(now_ms: int, ms: int) -> float:
     return round((now_ms - ms) / 1000, 3)
 
@@ -65,6 +79,8 @@ class Converter:
         self.exchange = exchange
         self.max_age_ms = max_age_ms
         self.retention_ms = retention_ms
+        # (snapshot ms, from, to) -> what a conversion needs besides the amount.
+        self._pairs: dict[tuple[int, str, str], _Pair] = {}
 
     # -- snapshot choice ---------------------------------------------------------
 
@@ -146,6 +162,28 @@ class Converter:
             return self._result(
                 query, stored, same_currency_conversion(query.amount), None, historical
             )
+        key = (stored.fetched_ms, src, dst)
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pair(stored, src, dst)
+            if len(self._pairs) >= _PAIR_MEMO_SIZE:
+                self._pairs.clear()
+            self._pairs[key] = pair
+        symbol, inverted, rate, rate_text = pair
+        return ConversionResult(
+            amount=format_fixed(convert_amount(query.amount, rate), AMOUNT_PLACES),
+            rate=rate_text,
+            from_code=src,
+            to_code=dst,
+            quoted_ms=stored.fetched_ms,
+            exchange=self.exchange,
+            symbol=symbol,
+            inverted=inverted,
+            historical=historical,
+        )
+
+    def _pair(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:
+        """Symbol, direction and rate for src -> dst in this snapshot (memoised by caller)."""
         quote: Quote | None = stored.find(src, dst)
         inverted = False
         if quote is None:
@@ -156,8 +194,9 @@ class Converter:
                 f"No {self.exchange} symbol joins {src} and {dst} (no cross rates are computed).",
                 **{"from": src, "to": dst},
             )
-        conversion = convert(query.amount, quote.bid, quote.ask, inverted=inverted)
-        return self._result(query, stored, conversion, quote.symbol, historical)
+        # The rate is a function of the snapshot alone; only amount x rate varies.
+        rate = convert(_ONE, quote.bid, quote.ask, inverted=inverted).rate
+        return quote.symbol, inverted, rate, format_fixed(rate, RATE_PLACES)
 
     def _check_known(self, stored: StoredSnapshot, src: str, dst: str) -> None:
         currencies = stored.currencies()
