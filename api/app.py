@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from sanic import Request, Sanic
+from sanic.exceptions import BadRequest
 from sanic.response import HTTPResponse
 
 from api import errors
@@ -43,6 +44,24 @@ def _query_string(request: Request) -> str:
         raise InvalidParameterError("The query string is not valid UTF-8.") from None
 
 
+class _Request(Request):
+    """Sanic's Request, able to stand in for a target that Sanic cannot parse.
+
+    With a raw control byte in the request target, Sanic's error path rebuilds
+    a placeholder request (method "NONE") from the same bytes, fails again, and
+    drops the connection with a traceback in the log. The placeholder gets "/"
+    instead, so the client receives our JSON 400.
+    """
+
+    def __init__(self, url_bytes: bytes, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().__init__(url_bytes, *args, **kwargs)
+        except BadRequest:
+            if kwargs.get("method") != "NONE":
+                raise
+            super().__init__(b"/", *args, **kwargs)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -55,6 +74,7 @@ def create_app(
         name or f"crypto_converter_{next(_instances)}",
         configure_logging=False,
         strict_slashes=True,
+        request_class=_Request,
     )
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = 64 * 1024  # GET only: no request needs a body
@@ -68,6 +88,14 @@ def create_app(
     openapi_body = orjson.dumps(document)
     page = render_page(document).encode()
     errors.install(app)
+
+    @app.on_request
+    async def drain_body(request: Request) -> None:
+        # GET takes no body, but Sanic logs "body not consumed" at ERROR after
+        # any request that declared one (even Content-Length: 0): any client
+        # could fill the log. Read it (REQUEST_MAX_SIZE caps it) and move on.
+        if "content-length" in request.headers or "transfer-encoding" in request.headers:
+            await request.receive_body()  # type: ignore[no-untyped-call]
 
     def json(body: object, status: int = 200, cache: str = "no-cache") -> HTTPResponse:
         return HTTPResponse(

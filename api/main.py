@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from functools import partial
 from typing import Any
 
@@ -45,6 +46,19 @@ def serve(settings: Settings) -> int:
         settings.data_dir,
     )
     if single:
+        # Sanic listens before it installs its signal handlers; a SIGTERM in
+        # between would kill the process uncleanly. Remember it and stop as
+        # soon as the server is up.
+        early: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: early.append(signum))
+
+        @app.after_server_start
+        async def stop_if_signalled(app: Sanic[Any, Any]) -> None:
+            if early:
+                log.info("stopping: signal %d arrived during start-up", early[0])
+                app.stop()
+
         Sanic.serve_single(primary=app)
     else:
         Sanic.serve(primary=app, app_loader=loader)
