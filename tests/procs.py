@@ -51,6 +51,26 @@ _INHERITED = ("PATH", "HOME", "LANG")
 T = TypeVar("T")
 
 
+# The spec's configuration table, verbatim: variable -> default as written there.
+# Processes under test get every variable spelled out, so nothing leaks in.
+SPEC_DEFAULTS = {
+    "BINANCE_BASE_URL": "https://api.binance.com",
+    "DATA_DIR": "./data",
+    "API_HOST": "127.0.0.1",
+    "API_PORT": "8000",
+    "API_WORKERS": "1",
+    "QUOTES_MAX_AGE_SECONDS": "60",
+    "POLL_INTERVAL_SECONDS": "10",
+    "SNAPSHOT_INTERVAL_SECONDS": "30",
+    "RETENTION_DAYS": "7",
+    "CLEANUP_INTERVAL_SECONDS": "86400",
+    "EXCHANGE_INFO_REFRESH_SECONDS": "3600",
+    "HTTP_TIMEOUT_SECONDS": "10",
+    "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",
+}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -79,22 +99,7 @@ def settings_env(*, base_url: str, data_dir: Path, **overrides: str) -> dict[str
     """
     if not data_dir.is_absolute():
         raise ValueError(f"data_dir must be absolute, got {data_dir}")
-    env = {
-        "BINANCE_BASE_URL": base_url,
-        "DATA_DIR": str(data_dir),
-        "API_HOST": "127.0.0.1",
-        "API_PORT": "8000",
-        "API_WORKERS": "1",
-        "QUOTES_MAX_AGE_SECONDS": "60",
-        "POLL_INTERVAL_SECONDS": "10",
-        "SNAPSHOT_INTERVAL_SECONDS": "30",
-        "RETENTION_DAYS": "7",
-        "CLEANUP_INTERVAL_SECONDS": "86400",
-        "EXCHANGE_INFO_REFRESH_SECONDS": "3600",
-        "HTTP_TIMEOUT_SECONDS": "10",
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "text",
-    }
+    env = {**SPEC_DEFAULTS, "BINANCE_BASE_URL": base_url, "DATA_DIR": str(data_dir)}
     unknown = set(overrides) - set(env)
     if unknown:
         raise ValueError(f"not configuration variables: {sorted(unknown)}")

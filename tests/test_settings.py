@@ -10,25 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from settings import Settings, SettingsError, load_settings
-from tests.procs import run_once
+from tests.procs import SPEC_DEFAULTS, run_once
 
-# The spec's table, verbatim: variable -> default as written there.
-SPEC_DEFAULTS = {
-    "BINANCE_BASE_URL": "https://api.binance.com",
-    "DATA_DIR": "./data",
-    "API_HOST": "127.0.0.1",
-    "API_PORT": "8000",
-    "API_WORKERS": "1",
-    "QUOTES_MAX_AGE_SECONDS": "60",
-    "POLL_INTERVAL_SECONDS": "10",
-    "SNAPSHOT_INTERVAL_SECONDS": "30",
-    "RETENTION_DAYS": "7",
-    "CLEANUP_INTERVAL_SECONDS": "86400",
-    "EXCHANGE_INFO_REFRESH_SECONDS": "3600",
-    "HTTP_TIMEOUT_SECONDS": "10",
-    "LOG_LEVEL": "INFO",
-    "LOG_FORMAT": "text",
-}
 VARIABLES = tuple(SPEC_DEFAULTS)
 SECONDS = (
     "QUOTES_MAX_AGE_SECONDS",
