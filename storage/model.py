@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property, lru_cache
 
-__all__ = ["Quote", "Snapshot", "datetime_to_ms", "format_iso_ms", "ms_to_datetime"]
+__all__ = ["Quote", "Snapshot", "datetime_to_ms", "format_iso_ms"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +49,6 @@ class Snapshot:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def datetime_to_ms(value: datetime) -> int:
