@@ -20,7 +20,7 @@ from decimal import (
     InvalidOperation,
     Overflow,
 )
-from functools import cache, lru_cache
+from functools import cache
 
 from api.errors import RateBelowPrecisionError
 
@@ -90,7 +90,6 @@ def convert_amount(amount: Decimal, rate: Decimal) -> Decimal:
     return _round(product, AMOUNT_PLACES)
 
 
-@lru_cache(maxsize=8192)
 def format_fixed(value: Decimal, places: int) -> str:
     """Format plainly with exactly ``places`` fraction digits (half-up), never an exponent.
 
@@ -112,7 +111,8 @@ def convert(amount: Decimal, bid: Decimal, ask: Decimal, *, inverted: bool) -> C
     a zero rate would turn any amount into 0, an answer that looks valid but
     is not (spec: refuse with 422 rather than answer).
     """
-    rate = _rate(bid, ask, inverted)
+    mid = mid_price(bid, ask)
+    rate = inverse_rate(mid) if inverted else direct_rate(mid)
     if rate.is_zero():
         raise RateBelowPrecisionError(
             f"The exchange rate rounds to zero at {RATE_PLACES} decimal places.",
@@ -121,13 +121,6 @@ def convert(amount: Decimal, bid: Decimal, ask: Decimal, *, inverted: bool) -> C
     # The amount is computed from the *returned* rate, so a client can check
     # amount == round(amount_in * rate, 6) with the numbers it was given.
     return Conversion(amount=convert_amount(amount, rate), rate=rate, inverted=inverted)
-
-
-@lru_cache(maxsize=8192)
-def _rate(bid: Decimal, ask: Decimal, inverted: bool) -> Decimal:
-    """The rate of one quote. Pure, so cached: a symbol's rate is computed once per snapshot."""
-    mid = mid_price(bid, ask)
-    return inverse_rate(mid) if inverted else direct_rate(mid)
 
 
 def same_currency(amount: Decimal) -> Conversion:

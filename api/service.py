@@ -13,7 +13,6 @@ from decimal import Decimal
 from api.conversion import (
     AMOUNT_PLACES,
     RATE_PLACES,
-    Conversion,
     convert,
     convert_amount,
     format_fixed,
@@ -159,9 +158,9 @@ class Converter:
         src, dst = query.from_code, query.to_code
         if src == dst:
             self._check_known(stored, src, dst)
-            return self._result(
-                query, stored, same_currency_conversion(query.amount), None, historical
-            )
+            same = same_currency_conversion(query.amount)
+            rate_text = format_fixed(same.rate, RATE_PLACES)
+            return self._result(query, stored, same.amount, rate_text, None, False, historical)
         key = (stored.fetched_ms, src, dst)
         pair = self._pairs.get(key)
         if pair is None:
@@ -170,17 +169,8 @@ class Converter:
                 self._pairs.clear()
             self._pairs[key] = pair
         symbol, inverted, rate, rate_text = pair
-        return ConversionResult(
-            amount=format_fixed(convert_amount(query.amount, rate), AMOUNT_PLACES),
-            rate=rate_text,
-            from_code=src,
-            to_code=dst,
-            quoted_ms=stored.fetched_ms,
-            exchange=self.exchange,
-            symbol=symbol,
-            inverted=inverted,
-            historical=historical,
-        )
+        amount = convert_amount(query.amount, rate)
+        return self._result(query, stored, amount, rate_text, symbol, inverted, historical)
 
     def _pair(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:
         """Symbol, direction and rate for src -> dst in this snapshot (memoised by caller)."""
@@ -212,19 +202,21 @@ class Converter:
         self,
         query: ConvertQuery,
         stored: StoredSnapshot,
-        conversion: Conversion,
+        amount: Decimal,
+        rate_text: str,
         symbol: str | None,
+        inverted: bool,
         historical: bool,
     ) -> ConversionResult:
         return ConversionResult(
-            amount=format_fixed(conversion.amount, AMOUNT_PLACES),
-            rate=format_fixed(conversion.rate, RATE_PLACES),
+            amount=format_fixed(amount, AMOUNT_PLACES),
+            rate=rate_text,
             from_code=query.from_code,
             to_code=query.to_code,
             quoted_ms=stored.fetched_ms,
             exchange=self.exchange,
             symbol=symbol,
-            inverted=conversion.inverted,
+            inverted=inverted,
             historical=historical,
         )
 

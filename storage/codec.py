@@ -27,13 +27,17 @@ from storage.errors import CorruptSnapshotError
 from storage.model import Quote, Snapshot, datetime_to_ms, format_iso_ms
 
 __all__ = [
+    "HEAD_SPAN",
     "SCHEMA_VERSION",
+    "TAIL",
     "check_frame",
+    "codes_in",
     "decode",
     "encode",
     "filename_for",
     "find_pair",
     "find_row",
+    "locate_pair",
     "ms_from_filename",
 ]
 
@@ -41,9 +45,9 @@ SCHEMA_VERSION = 1
 FIELDS = ("base", "quote", "bid", "ask")
 _HEAD = b'{"schema":1,'
 # Every valid file ends with the last row's closing bracket, then symbols, then root.
-_TAIL = TAIL = b"]}}"
+TAIL = b"]}}"
 # schema, exchange name (<= 40 chars) and fetched_at all sit within this many bytes.
-_HEAD_SPAN = HEAD_SPAN = 128
+HEAD_SPAN = 128
 # Plain decimals only: the writer never writes exponents, and "1E+100000000"
 # in a tampered file would otherwise cost seconds of CPU per request.
 _PRICE = re.compile(r"\A[0-9]{1,30}(\.[0-9]{1,30})?\Z")
@@ -132,11 +136,11 @@ def check_frame(data: bytes, fetched_ms: int | None = None) -> None:
     Head and tail must be those `encode` writes, and, given `fetched_ms`, the
     `fetched_at` near the head must be the one the file name says.
     """
-    if not (data.startswith(_HEAD) and data.endswith(_TAIL)):
+    if not (data.startswith(_HEAD) and data.endswith(TAIL)):
         raise CorruptSnapshotError("bad frame (truncated or not a snapshot)")
     if fetched_ms is not None:
         stamp = b'"fetched_at":"' + format_iso_ms(fetched_ms).encode("ascii") + b'"'
-        if stamp not in data[:_HEAD_SPAN]:
+        if stamp not in data[:HEAD_SPAN]:
             raise CorruptSnapshotError("fetched_at does not match the file name")
 
 
@@ -150,8 +154,13 @@ def find_pair(data: bytes, base: str, quote: str) -> Quote | None:
     tail) is checked so a truncated file is refused here as in `decode`.
     Raises CorruptSnapshotError when the frame or the row is bad.
     """
+    return locate_pair(data, base, quote)[0]
+
+
+def locate_pair(data: bytes, base: str, quote: str) -> tuple[Quote | None, int]:
+    """`find_pair`, with the row's offset in the file (-1 when absent)."""
     check_frame(data)
-    return _row(data, 0, base, quote)[0]
+    return _row(data, 0, base, quote)
 
 
 _ROW_CODES = re.compile(rb':\["([A-Z0-9]{1,20})","([A-Z0-9]{1,20})","')

@@ -29,8 +29,8 @@ from storage.codec import (
     codes_in,
     decode,
     filename_for,
-    find_pair,
     find_row,
+    locate_pair,
     ms_from_filename,
 )
 from storage.errors import CorruptSnapshotError, SnapshotVanishedError, StoreReadError
@@ -71,9 +71,9 @@ class StoredSnapshot:
             found = self._reader.find_near(self.fetched_ms, base, quote)
             if found is not None:
                 return found
-        found = find_pair(self.data, base, quote)
+        found, offset = locate_pair(self.data, base, quote)
         if found is not None and self._reader is not None:
-            self._reader.learn(self.data, base, quote)
+            self._reader.learn(base, quote, offset)
         return found
 
     def currencies(self) -> frozenset[str]:
@@ -232,9 +232,9 @@ class SnapshotReader:
             self._cache.popitem(last=False)
         return stored
 
-    def learn(self, data: bytes, base: str, quote: str) -> None:
+    def learn(self, base: str, quote: str, offset: int) -> None:
         """Remember where (base, quote)'s row is: symbol order barely changes between files."""
-        self._hints[(base, quote)] = data.find(f':["{base}","{quote}","'.encode("ascii"))
+        self._hints[(base, quote)] = offset
 
     def find_near(self, ms: int, base: str, quote: str) -> Quote | None:
         """The row if it is within _WINDOW of its last offset (frame checked); else None."""
