@@ -41,17 +41,37 @@ def _parser() -> argparse.ArgumentParser:
     snaps.add_argument("name", nargs="?", default="latest", help="file name or 'latest'")
     snaps.add_argument("--all", action="store_true", help="list every snapshot")
     snaps.add_argument("--symbol", help="show only this symbol, e.g. BTCUSDT")
-    snaps.add_argument("--exchange", default="binance")
+    snaps.add_argument(
+        "--exchange", metavar="NAME", help="one venue (default: every venue of EXCHANGES)"
+    )
     return parser
 
 
 def _snapshots(settings: Settings, args: argparse.Namespace) -> int:
     from storage.inspect import list_snapshots, show_snapshot
 
-    directory = settings.data_dir / args.exchange
-    if args.action == "show":
-        return show_snapshot(directory, args.name, sys.stdout, args.symbol)
-    return list_snapshots(directory, sys.stdout, None if args.all else 20)
+    if args.exchange is None:
+        venues = settings.exchanges
+    elif args.exchange.lower() in settings.exchanges:
+        venues = (args.exchange.lower(),)
+    else:
+        print(
+            f"run.py: --exchange {args.exchange!r} is not a venue of EXCHANGES "
+            f"({','.join(settings.exchanges)})",
+            file=sys.stderr,
+        )
+        return 2
+    results = []
+    for i, venue in enumerate(venues):
+        if i:
+            sys.stdout.write("\n")
+        directory = settings.data_dir / venue
+        if args.action == "show":
+            results.append(show_snapshot(directory, args.name, sys.stdout, args.symbol))
+        else:
+            results.append(list_snapshots(directory, sys.stdout, None if args.all else 20))
+    # Success when any venue had what was asked for: an empty venue is reported, not fatal.
+    return 0 if 0 in results else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,13 +10,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["AGGREGATES", "KNOWN_VENUES", "Settings", "SettingsError", "load_settings"]
 
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+# The venues this release has adapters for (consumer/exchanges/; a test checks
+# that the registry and this tuple agree). Configuration is the one place
+# outside the adapters that spells them.
+KNOWN_VENUES = ("binance", "kraken", "bybit", "okx")
+# What DEFAULT_EXCHANGE (and /convert's `exchange`) may name besides a venue.
+AGGREGATES = ("best", "average")
 
 
 class SettingsError(ValueError):
@@ -25,9 +32,15 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Every variable of the spec's configuration table, validated."""
+    """Every variable of the spec's configuration tables, validated."""
 
     binance_base_url: str = "https://api.binance.com"
+    kraken_base_url: str = "https://api.kraken.com"
+    bybit_base_url: str = "https://api.bybit.com"
+    okx_base_url: str = "https://www.okx.com"
+    exchanges: tuple[str, ...] = KNOWN_VENUES
+    default_exchange: str = "binance"
+    average_outlier_percent: Decimal = Decimal(5)
     data_dir: Path = Path("./data")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -41,6 +54,17 @@ class Settings:
     http_timeout_seconds: float = 10.0
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9101
+    market_analytics: bool = True
+    market_interval_seconds: float = 10.0
+    market_stats_refresh_seconds: float = 300.0
+    market_depth_refresh_seconds: float = 60.0
+
+    def base_url_for(self, venue: str) -> str:
+        """The REST base URL configured for `venue` (one of KNOWN_VENUES)."""
+        url: str = getattr(self, f"{venue}_base_url")
+        return url
 
     @property
     def retention_seconds(self) -> float:
@@ -87,6 +111,45 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _venues(raw: str) -> tuple[str, ...]:
+    names = [part.strip().lower() for part in raw.split(",")]
+    if not raw.strip() or any(not name for name in names):
+        raise ValueError(f"must be a comma-separated list of venues from {', '.join(KNOWN_VENUES)}")
+    unknown = [name for name in names if name not in KNOWN_VENUES]
+    if unknown:
+        raise ValueError(f"unknown venue {unknown[0]!r}; known: {', '.join(KNOWN_VENUES)}")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{duplicates[0]!r} is listed twice")
+    return tuple(names)
+
+
+def _default_exchange(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in KNOWN_VENUES + AGGREGATES:
+        raise ValueError(f"must be a venue of EXCHANGES, {AGGREGATES[0]} or {AGGREGATES[1]}")
+    return value
+
+
+def _percent(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or not 0 < value <= 100:
+        raise ValueError("must be a number of percent above 0 and at most 100")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _positive_seconds(raw: str) -> float:
     try:
         value = float(raw.strip())
@@ -109,6 +172,12 @@ def _choice(*allowed: str, upper: bool = False) -> Callable[[str], str]:
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "binance_base_url": _url,
+    "kraken_base_url": _url,
+    "bybit_base_url": _url,
+    "okx_base_url": _url,
+    "exchanges": _venues,
+    "default_exchange": _default_exchange,
+    "average_outlier_percent": _percent,
     "data_dir": _path,
     "api_host": _host,
     "api_port": _int_in(0, 65535),
@@ -122,6 +191,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "http_timeout_seconds": _positive_seconds,
     "log_level": _choice(*_LOG_LEVELS, upper=True),
     "log_format": _choice("text", "json"),
+    "metrics_host": _host,
+    "metrics_port": _int_in(0, 65535),
+    "market_analytics": _boolean,
+    "market_interval_seconds": _positive_seconds,
+    "market_stats_refresh_seconds": _positive_seconds,
+    "market_depth_refresh_seconds": _positive_seconds,
 }
 
 
@@ -137,4 +212,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             values[field.name] = _PARSERS[field.name](raw)
         except ValueError as exc:
             raise SettingsError(f"{name}={raw!r} is not valid: {exc}") from None
-    return Settings(**values)
+    if "default_exchange" not in values and "exchanges" in values:
+        # Unset DEFAULT_EXCHANGE means binance; with EXCHANGES lacking binance
+        # (say EXCHANGES=kraken), the first listed venue is what a user means.
+        venues = values["exchanges"]
+        values["default_exchange"] = "binance" if "binance" in venues else venues[0]
+    settings = Settings(**values)
+    if settings.default_exchange not in settings.exchanges + AGGREGATES:
+        raw = environ.get("DEFAULT_EXCHANGE", settings.default_exchange)
+        raise SettingsError(
+            f"DEFAULT_EXCHANGE={raw!r} is not valid: it must be one of EXCHANGES "
+            f"({','.join(settings.exchanges)}), {AGGREGATES[0]} or {AGGREGATES[1]}"
+        )
+    return settings

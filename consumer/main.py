@@ -12,7 +12,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from consumer.exchanges import REGISTRY
-from consumer.service import Clock, QuoteConsumer
+from consumer.service import Clock, ConsumerObserver, QuoteConsumer
 from settings import Settings
 from storage.errors import StoreError, StoreLockedError
 from storage.lock import WriterLock
@@ -22,7 +22,6 @@ __all__ = ["run_consumer", "serve"]
 
 log = logging.getLogger(__name__)
 
-EXCHANGE = "binance"
 USER_AGENT = "crypto-converter/0.1 (+quote-consumer)"
 _STANDBY_RETRY = 1.0
 
@@ -46,7 +45,9 @@ async def _acquire(lock: WriterLock, stop: asyncio.Event) -> bool:
 
 
 def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Settings) -> None:
+    """One venue's jobs, ids prefixed with its name: venues never share a job."""
     now = datetime.now(UTC)
+    venue = consumer.venue
 
     def every(job: object, seconds: float, first_in: float, name: str) -> None:
         # Never overlap a job with itself; after a stall run it once, not N times.
@@ -58,8 +59,8 @@ def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Se
             max_instances=1,
             coalesce=True,
             misfire_grace_time=max(1, int(seconds)),
-            id=name,
-            name=name,
+            id=f"{venue}:{name}",
+            name=f"{venue}:{name}",
         )
 
     # Retention and the first fetch (which writes the first snapshot) run at once.
@@ -75,12 +76,29 @@ def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Se
         consumer.refresh_metadata,
         settings.exchange_info_refresh_seconds,
         settings.exchange_info_refresh_seconds,
-        "exchange-info",
+        "metadata",
     )
 
 
-async def run_consumer(settings: Settings, stop: asyncio.Event) -> int:
-    """Run until `stop` is set. Returns the process exit code."""
+def _writer(settings: Settings, venue: str) -> SnapshotWriter:
+    writer = SnapshotWriter(settings.data_dir, venue)
+    writer.ensure_directory()
+    removed = writer.remove_temporaries()
+    if removed:
+        log.warning("%s: removed %d temporary file(s) left by a crash", venue, removed)
+    return writer
+
+
+async def run_consumer(
+    settings: Settings, stop: asyncio.Event, observer: ConsumerObserver | None = None
+) -> int:
+    """Run until `stop` is set. Returns the process exit code.
+
+    One process polls every configured venue, each on its own jobs with its
+    own HTTP client: a venue that hangs (bounded by HTTP_TIMEOUT_SECONDS),
+    fails or is rate-limited only ever delays its own jobs, since every job is
+    a coroutine on one event loop and file writes run in threads.
+    """
     lock = WriterLock(settings.data_dir)
     try:
         if not await _acquire(lock, stop):
@@ -89,41 +107,49 @@ async def run_consumer(settings: Settings, stop: asyncio.Event) -> int:
         log.error("cannot start: %s", exc)
         return 2
     try:
-        writer = SnapshotWriter(settings.data_dir, EXCHANGE)
-        writer.ensure_directory()
-        removed = writer.remove_temporaries()
-        if removed:
-            log.warning("removed %d temporary file(s) left by a crash", removed)
+        writers = {venue: _writer(settings, venue) for venue in settings.exchanges}
         timeout = httpx.Timeout(settings.http_timeout_seconds)
-        async with httpx.AsyncClient(
-            base_url=settings.binance_base_url,
-            timeout=timeout,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
-            consumer = QuoteConsumer(
-                adapter=REGISTRY[EXCHANGE],
-                client=client,
-                writer=writer,
-                retention_ms=settings.retention_ms,
-                metadata_max_age=settings.exchange_info_refresh_seconds,
-                clock=Clock(),
-            )
+        async with contextlib.AsyncExitStack() as stack:
+            consumers: list[QuoteConsumer] = []
+            for venue, writer in writers.items():
+                client = await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        base_url=settings.base_url_for(venue),
+                        timeout=timeout,
+                        headers={"User-Agent": USER_AGENT},
+                    )
+                )
+                consumers.append(
+                    QuoteConsumer(
+                        adapter=REGISTRY[venue],
+                        client=client,
+                        writer=writer,
+                        retention_ms=settings.retention_ms,
+                        metadata_max_age=settings.exchange_info_refresh_seconds,
+                        clock=Clock(),
+                        observer=observer,
+                    )
+                )
+                log.info(
+                    "%s: polling %s -> %s", venue, settings.base_url_for(venue), writer.directory
+                )
             log.info(
-                "quote consumer started: %s -> %s (poll %gs, snapshot %gs, retention %g days)",
-                settings.binance_base_url,
-                writer.directory,
+                "quote consumer started: %s (poll %gs, snapshot %gs, retention %g days)",
+                ", ".join(settings.exchanges),
                 settings.poll_interval_seconds,
                 settings.snapshot_interval_seconds,
                 settings.retention_days,
             )
             scheduler = AsyncIOScheduler(timezone=UTC)
-            _schedule(scheduler, consumer, settings)
+            for consumer in consumers:
+                _schedule(scheduler, consumer, settings)
             scheduler.start()
             try:
                 await stop.wait()
             finally:
                 scheduler.shutdown(wait=False)
-        log.info("quote consumer stopped (%d snapshot(s) written)", consumer.snapshots_written)
+        written = ", ".join(f"{c.venue} {c.snapshots_written}" for c in consumers)
+        log.info("quote consumer stopped (snapshots written: %s)", written)
         return 0
     except StoreError as exc:
         log.error("cannot start: %s", exc)

@@ -3,12 +3,15 @@
 A snapshot file is orjson, compact on disk (a 7-day store is ~20k files, so
 bytes matter) and readable with `python -m json.tool` or `run.py snapshots`:
 
-    {"schema":1,"exchange":"binance","fetched_at":"2026-11-21T23:36:00.123Z",
-     "fields":["base","quote","bid","ask"],
-     "symbols":{"ETHBTC":["ETH","BTC","0.07041400","0.07041500"], ...}}
+    {"schema":2,"exchange":"binance","fetched_at":"2026-11-21T23:36:00.123Z",
+     "fields":["base","quote","bid","ask","bid_qty","ask_qty"],
+     "symbols":{"ETHBTC":["ETH","BTC","0.07041400","0.07041500","2.9779","4.573"], ...}}
 
-Prices are the exchange's own decimal strings, unchanged. A row is a list and
-not an object because keys repeated 1,261 times were a third of every file.
+Prices and sizes are the venue's own decimal strings, unchanged. A row is a
+list and not an object because keys repeated 1,261 times were a third of every
+file. Schema 1 (written before several venues, rows without the two sizes) is
+still read, latest and historical: a volume written by an earlier release keeps
+answering after an upgrade. Sizes may be `null` (unknown).
 
 The file name is the fetch time, `20261121T233600.123Z.json`: lexical order is
 time order, a person can read it, and the index is built from names alone.
@@ -41,9 +44,11 @@ __all__ = [
     "ms_from_filename",
 ]
 
-SCHEMA_VERSION = 1
-FIELDS = ("base", "quote", "bid", "ask")
-_HEAD = b'{"schema":1,'
+SCHEMA_VERSION = 2
+FIELDS = ("base", "quote", "bid", "ask", "bid_qty", "ask_qty")
+# The fields of each schema this release reads.
+_FIELDS_BY_SCHEMA = {1: FIELDS[:4], 2: FIELDS}
+_HEADS = (b'{"schema":2,', b'{"schema":1,')
 # Every valid file ends with the last row's closing bracket, then symbols, then root.
 TAIL = b"]}}"
 # schema, exchange name (<= 40 chars) and fetched_at all sit within this many bytes.
@@ -76,10 +81,21 @@ def ms_from_filename(name: str) -> int | None:
     return datetime_to_ms(parsed)
 
 
+def _plain(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
 def encode(snapshot: Snapshot) -> bytes:
-    """Snapshot -> file bytes. Prices are written in plain notation (`format(d, "f")`)."""
+    """Snapshot -> schema-2 bytes. Decimals are written in plain notation (`format(d, "f")`)."""
     rows = {
-        q.symbol: [q.base, q.quote, format(q.bid, "f"), format(q.ask, "f")]
+        q.symbol: [
+            q.base,
+            q.quote,
+            format(q.bid, "f"),
+            format(q.ask, "f"),
+            _plain(q.bid_qty),
+            _plain(q.ask_qty),
+        ]
         for q in snapshot.quotes.values()
     }
     if not rows:
@@ -104,14 +120,36 @@ def _decimal(raw: object) -> Decimal:
     return value
 
 
+def _size(raw: object) -> Decimal | None:
+    """A top-of-book size: plain decimal >= 0, or null (unknown)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not _PRICE.match(raw):
+        raise CorruptSnapshotError(f"size {raw!r:.40} is not a plain decimal string")
+    return Decimal(raw)
+
+
+def _quote(symbol: str, row: list[object]) -> Quote:
+    """One row (4 fields in schema 1, 6 in schema 2) -> Quote, validated."""
+    base, quote = row[0], row[1]
+    if not (isinstance(base, str) and _CODE.match(base)):
+        raise CorruptSnapshotError(f"row {symbol!r} has a bad base")
+    if not (isinstance(quote, str) and _CODE.match(quote)):
+        raise CorruptSnapshotError(f"row {symbol!r} has a bad quote")
+    sizes = (_size(row[4]), _size(row[5])) if len(row) == 6 else (None, None)
+    return Quote(symbol, base, quote, _decimal(row[2]), _decimal(row[3]), *sizes)
+
+
 def decode(data: bytes, fetched_ms: int) -> Snapshot:
     """File bytes -> Snapshot, validating everything; raises CorruptSnapshotError."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise CorruptSnapshotError(f"not JSON: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_VERSION:
-        raise CorruptSnapshotError("not a schema-1 snapshot")
+    schema = doc.get("schema") if isinstance(doc, dict) else None
+    fields = _FIELDS_BY_SCHEMA.get(schema) if type(schema) is int else None
+    if not isinstance(doc, dict) or fields is None:
+        raise CorruptSnapshotError("not a schema-1 or schema-2 snapshot")
     if doc.get("fetched_at") != format_iso_ms(fetched_ms):
         raise CorruptSnapshotError("fetched_at does not match the file name")
     exchange, symbols = doc.get("exchange"), doc.get("symbols")
@@ -119,14 +157,9 @@ def decode(data: bytes, fetched_ms: int) -> Snapshot:
         raise CorruptSnapshotError("missing exchange or symbols")
     quotes: dict[str, Quote] = {}
     for symbol, row in symbols.items():
-        if not (isinstance(row, list) and len(row) == len(FIELDS)):
+        if not (isinstance(row, list) and len(row) == len(fields)):
             raise CorruptSnapshotError(f"row {symbol!r} is malformed")
-        base, quote, bid, ask = row
-        if not (isinstance(base, str) and _CODE.match(base)):
-            raise CorruptSnapshotError(f"row {symbol!r} has a bad base")
-        if not (isinstance(quote, str) and _CODE.match(quote)):
-            raise CorruptSnapshotError(f"row {symbol!r} has a bad quote")
-        quotes[symbol] = Quote(symbol, base, quote, _decimal(bid), _decimal(ask))
+        quotes[symbol] = _quote(symbol, row)
     return Snapshot(exchange=exchange, fetched_ms=fetched_ms, quotes=quotes)
 
 
@@ -136,7 +169,7 @@ def check_frame(data: bytes, fetched_ms: int | None = None) -> None:
     Head and tail must be those `encode` writes, and, given `fetched_ms`, the
     `fetched_at` near the head must be the one the file name says.
     """
-    if not (data.startswith(_HEAD) and data.endswith(TAIL)):
+    if not (data.startswith(_HEADS) and data.endswith(TAIL)):
         raise CorruptSnapshotError("bad frame (truncated or not a snapshot)")
     if fetched_ms is not None:
         stamp = b'"fetched_at":"' + format_iso_ms(fetched_ms).encode("ascii") + b'"'
@@ -195,6 +228,6 @@ def _row(data: bytes, min_key: int, base: str, quote: str) -> tuple[Quote | None
         row = orjson.loads(data[start + 1 : end + 1])
     except orjson.JSONDecodeError:
         raise CorruptSnapshotError("row is malformed") from None
-    if not (isinstance(symbol, str) and isinstance(row, list) and len(row) == len(FIELDS)):
+    if not (isinstance(symbol, str) and isinstance(row, list) and len(row) in (4, 6)):
         raise CorruptSnapshotError("row is malformed")
-    return Quote(symbol, base, quote, _decimal(row[2]), _decimal(row[3])), start
+    return _quote(symbol, row), start

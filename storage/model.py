@@ -20,18 +20,25 @@ __all__ = ["Quote", "Snapshot", "datetime_to_ms", "format_iso_ms"]
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """Top of book for one symbol, normalised: base/quote from exchange metadata."""
+    """Top of book for one symbol, normalised: base/quote from the venue's metadata.
+
+    `symbol` is the venue's own name (`BTCUSDT`, `XXBTZUSD`, `BTC-USDT`); `base`
+    and `quote` are in the one vocabulary of every venue. The sizes are the
+    quantities at the best bid and ask (schema 2); a schema-1 file has none.
+    """
 
     symbol: str
     base: str
     quote: str
     bid: Decimal
     ask: Decimal
+    bid_qty: Decimal | None = None
+    ask_qty: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """All quotable symbols of one exchange, fetched at `fetched_ms`."""
+    """All quotable symbols of one venue, fetched at `fetched_ms`."""
 
     exchange: str
     fetched_ms: int

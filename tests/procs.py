@@ -68,7 +68,26 @@ SPEC_DEFAULTS = {
     "HTTP_TIMEOUT_SECONDS": "10",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",
+    # venues (venues.md section 6)
+    "EXCHANGES": "binance,kraken,bybit,okx",
+    "DEFAULT_EXCHANGE": "binance",
+    "KRAKEN_BASE_URL": "https://api.kraken.com",
+    "BYBIT_BASE_URL": "https://api.bybit.com",
+    "OKX_BASE_URL": "https://www.okx.com",
+    "AVERAGE_OUTLIER_PERCENT": "5",
+    # metrics and market analytics (observability.md)
+    "METRICS_HOST": "127.0.0.1",
+    "METRICS_PORT": "9101",
+    "MARKET_ANALYTICS": "true",
+    "MARKET_INTERVAL_SECONDS": "10",
+    "MARKET_STATS_REFRESH_SECONDS": "300",
+    "MARKET_DEPTH_REFRESH_SECONDS": "60",
 }
+
+# What a test process gets unless the test says otherwise: one venue (the fake
+# Binance that `base_url` points to), so no process ever reaches a real venue,
+# and no metrics port, so parallel processes never collide on 9101.
+_TEST_DEFAULTS = {"EXCHANGES": "binance", "METRICS_PORT": "0", "MARKET_ANALYTICS": "false"}
 
 
 def free_port() -> int:
@@ -92,14 +111,20 @@ def base_env() -> dict[str, str]:
 def settings_env(*, base_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
     """Every variable of the spec's configuration table, explicitly, for a test process.
 
-    Defaults are the spec's, except the exchange URL and data directory, which
+    Defaults are the spec's, except the Binance URL and data directory, which
     the test must give (the data directory absolute, since the child's cwd is
-    a temporary directory). `overrides` use the variable names, e.g.
-    `POLL_INTERVAL_SECONDS="0.5"`.
+    a temporary directory), and `_TEST_DEFAULTS` (binance only, metrics off).
+    `overrides` use the variable names, e.g. `POLL_INTERVAL_SECONDS="0.5"` or
+    `EXCHANGES="binance,kraken"` with `KRAKEN_BASE_URL=...`.
     """
     if not data_dir.is_absolute():
         raise ValueError(f"data_dir must be absolute, got {data_dir}")
-    env = {**SPEC_DEFAULTS, "BINANCE_BASE_URL": base_url, "DATA_DIR": str(data_dir)}
+    env = {
+        **SPEC_DEFAULTS,
+        **_TEST_DEFAULTS,
+        "BINANCE_BASE_URL": base_url,
+        "DATA_DIR": str(data_dir),
+    }
     unknown = set(overrides) - set(env)
     if unknown:
         raise ValueError(f"not configuration variables: {sorted(unknown)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import httpx
 import orjson
 
@@ -11,13 +13,13 @@ from consumer.errors import (
     ExchangeTimeoutError,
     ExchangeUnavailableError,
     RateLimitedError,
-    RestrictedLocationError,
 )
 
-__all__ = ["DEFAULT_RETRY_AFTER", "get_json", "parse_retry_after"]
+__all__ = ["DEFAULT_RETRY_AFTER", "get_json", "parse_retry_after", "snippet"]
 
-# Binance always sends Retry-After with 429/418; if a proxy strips it, wait a
-# full minute (the weight window) rather than hammering and earning a ban.
+# A rate-limit answer without Retry-After (a proxy stripped it, or the venue
+# never sends one: Kraken, Bybit's retCode 10006) pauses the venue a full
+# minute: Binance's weight window, and the floor the venues spec sets.
 DEFAULT_RETRY_AFTER = 60.0
 _MAX_RETRY_AFTER = 3 * 86400.0
 
@@ -35,41 +37,50 @@ def parse_retry_after(raw: str | None) -> float:
     return value
 
 
-def _snippet(response: httpx.Response) -> str:
+def snippet(response: httpx.Response) -> str:
+    """The first 200 bytes of a body, whitespace folded: enough to say what came back."""
     text = response.content[:200].decode("utf-8", "replace")
     return " ".join(text.split())
 
 
-async def get_json(client: httpx.AsyncClient, path: str) -> object:
-    """GET `path`; the decoded JSON, or an `ExchangeError` saying what went wrong."""
+async def get_json(
+    client: httpx.AsyncClient,
+    path: str,
+    *,
+    params: Mapping[str, str] | None = None,
+    venue: str = "exchange",
+    check_status: Callable[[httpx.Response], None] | None = None,
+) -> object:
+    """GET `path`; the decoded JSON, or an `ExchangeError` saying what went wrong.
+
+    `check_status` is the venue's hook for the statuses only it gives meaning
+    to (Binance 418/451, Bybit's 403); it raises or returns. After it, 429 is a
+    rate limit everywhere (RFC 6585), and any other status >= 400 an error.
+    """
+    what = f"GET {path}"  # the caller's log line names the venue
     try:
-        response = await client.get(path)
+        response = await client.get(path, params=params)
     except httpx.TimeoutException as exc:
-        raise ExchangeTimeoutError(f"GET {path} timed out ({type(exc).__name__})") from exc
+        raise ExchangeTimeoutError(f"{what} timed out ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
-        raise ExchangeUnavailableError(f"GET {path} failed: {type(exc).__name__}: {exc}") from exc
+        raise ExchangeUnavailableError(f"{what} failed: {type(exc).__name__}: {exc}") from exc
+    if check_status is not None:
+        check_status(response)
     status = response.status_code
-    if status in (418, 429):
+    if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise RateLimitedError(
-            f"GET {path} answered {status} (rate limited), Retry-After {retry_after:g}s: "
-            f"{_snippet(response)}",
+            f"{what} answered 429 (rate limited), Retry-After {retry_after:g}s: "
+            f"{snippet(response)}",
             status,
             retry_after,
         )
-    if status == 451:
-        raise RestrictedLocationError(
-            f"GET {path} answered 451: Binance refuses this location. "
-            "Set BINANCE_BASE_URL=https://data-api.binance.vision (public market data).",
-            status,
-        )
     if status >= 400:
-        raise ExchangeHTTPError(f"GET {path} answered {status}: {_snippet(response)}", status)
+        raise ExchangeHTTPError(f"{what} answered {status}: {snippet(response)}", status)
     try:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:
         kind = response.headers.get("Content-Type", "no content type")
         raise BadPayloadError(
-            f"GET {path} answered {status} with a body that is not JSON ({kind}): "
-            f"{_snippet(response)!r}"
+            f"{what} answered {status} with a body that is not JSON ({kind}): {snippet(response)!r}"
         ) from None

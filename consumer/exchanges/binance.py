@@ -6,20 +6,22 @@ Facts this module relies on (Binance spot REST docs):
   symbol string is ambiguous (is `BTCUSDT` BTC/USDT or BTCU/SDT?).
 - `GET /api/v3/ticker/bookTicker` without `symbol` (weight 4) gives the top
   of book of every symbol and carries no timestamp, so the fetch time is ours.
-- The limit is 6000 weight per minute per IP; 429/418 carry `Retry-After`.
+- The limit is 6000 weight per minute per IP; 429/418 carry `Retry-After`;
+  451 means a restricted location (data-api.binance.vision serves market data).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import httpx
 
-from consumer.errors import BadPayloadError
-from consumer.exchanges._http import get_json
+from consumer.errors import BadPayloadError, RateLimitedError, RestrictedLocationError
+from consumer.exchanges._http import get_json, parse_retry_after, snippet
 from storage.model import Quote
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "EXCHANGE_INFO_PATH",
     "NAME",
     "SymbolInfo",
+    "check_status",
     "fetch_metadata",
     "fetch_quotes",
     "parse_metadata",
@@ -52,16 +55,44 @@ class SymbolInfo:
     trading: bool
 
 
+def check_status(response: httpx.Response) -> None:
+    """Binance's own statuses: 418 (banned for ignoring 429s) and 451 (location)."""
+    status = response.status_code
+    path = response.request.url.path
+    if status == 418:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise RateLimitedError(
+            f"{NAME} GET {path} answered 418 (IP banned for ignoring 429s), "
+            f"Retry-After {retry_after:g}s: {snippet(response)}",
+            status,
+            retry_after,
+        )
+    if status == 451:
+        raise RestrictedLocationError(
+            f"{NAME} GET {path} answered 451: Binance refuses this location. "
+            "Set BINANCE_BASE_URL=https://data-api.binance.vision (public market data).",
+            status,
+        )
+
+
+async def _get(
+    client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None
+) -> object:
+    return await get_json(client, path, params=params, venue=NAME, check_status=check_status)
+
+
 async def fetch_metadata(client: httpx.AsyncClient) -> dict[str, SymbolInfo]:
     """Fetch and parse `exchangeInfo`."""
-    return parse_metadata(await get_json(client, EXCHANGE_INFO_PATH))
+    return parse_metadata(await _get(client, EXCHANGE_INFO_PATH))
 
 
 async def fetch_quotes(
-    client: httpx.AsyncClient, metadata: Mapping[str, SymbolInfo]
+    client: httpx.AsyncClient,
+    metadata: Mapping[str, SymbolInfo],
+    skipped: Counter[str] | None = None,
 ) -> dict[str, Quote]:
     """Fetch and parse the all-symbols book ticker."""
-    return parse_quotes(await get_json(client, BOOK_TICKER_PATH), metadata)
+    return parse_quotes(await _get(client, BOOK_TICKER_PATH), metadata, skipped)
 
 
 def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
@@ -105,33 +136,57 @@ def _price(raw: object) -> Decimal | None:
         return None
 
 
-def parse_quotes(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, Quote]:
+def parse_quotes(
+    payload: object,
+    metadata: Mapping[str, SymbolInfo],
+    skipped: Counter[str] | None = None,
+) -> dict[str, Quote]:
     """bookTicker -> symbol -> Quote, for quotable symbols only. Trimmed sample::
 
         [{"symbol": "ETHBTC", "bidPrice": "0.07041400", "bidQty": "2.97790000",
           "askPrice": "0.07041500", "askQty": "4.57300000"}, ...]
 
-    Quotable: in `metadata`, status TRADING, bid > 0 and ask > 0. Everything
-    else is left out (a halted symbol shows bid 0 / ask 0 on Binance). An empty
-    list, the wrong shape, or nothing quotable is a BadPayloadError: writing
-    such a snapshot would turn an exchange glitch into "pair_not_found".
+    Quotable: in `metadata`, status TRADING, 0 < bid <= ask, sizes plain
+    decimals. Everything else is left out and counted in `skipped` by reason
+    (a halted symbol shows bid 0 / ask 0 on Binance). An empty list, the wrong
+    shape, or nothing quotable is a BadPayloadError: writing such a snapshot
+    would turn an exchange glitch into "pair_not_found".
     """
     if not isinstance(payload, list):
         raise BadPayloadError(f"bookTicker is a {type(payload).__name__}, not a list")
     if not payload:
         raise BadPayloadError("bookTicker is an empty list")
+    skips: Counter[str] = Counter() if skipped is None else skipped
     quotes: dict[str, Quote] = {}
     for entry in payload:
         if not isinstance(entry, dict):
+            skips["bad_price"] += 1
             continue
         symbol = entry.get("symbol")
         info = metadata.get(symbol) if isinstance(symbol, str) else None
-        if info is None or not info.trading:
+        if info is None:
+            skips["not_listed"] += 1
+            continue
+        if not info.trading:
+            skips["not_quotable"] += 1
             continue
         bid, ask = _price(entry.get("bidPrice")), _price(entry.get("askPrice"))
-        if bid is None or ask is None or bid <= 0 or ask <= 0:
-            continue
-        quotes[info.symbol] = Quote(info.symbol, info.base, info.quote, bid, ask)
+        # A size that is absent is unknown (None); one that is present must be sound.
+        raw_bid_qty, raw_ask_qty = entry.get("bidQty"), entry.get("askQty")
+        bid_qty, ask_qty = _price(raw_bid_qty), _price(raw_ask_qty)
+        bad_size = (raw_bid_qty is not None and bid_qty is None) or (
+            raw_ask_qty is not None and ask_qty is None
+        )
+        if bid is None or ask is None or bad_size:
+            skips["bad_price"] += 1
+        elif bid <= 0 or ask <= 0:
+            skips["empty_book"] += 1
+        elif bid > ask:
+            skips["crossed"] += 1
+        else:
+            quotes[info.symbol] = Quote(
+                info.symbol, info.base, info.quote, bid, ask, bid_qty, ask_qty
+            )
     if not quotes:
         raise BadPayloadError(f"bookTicker has {len(payload)} entries but none is quotable")
     return quotes

@@ -102,7 +102,13 @@ def test_decimal_strings_are_preserved_exactly() -> None:
     """Prices are the exchange's decimal strings, exactly (no float anywhere)."""
     btc = QUOTES["BTCUSDT"]
     assert btc == Quote(
-        "BTCUSDT", "BTC", "USDT", Decimal("19979.51000000"), Decimal("19980.18000000")
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        Decimal("19979.51000000"),
+        Decimal("19980.18000000"),
+        Decimal("0.00455000"),
+        Decimal("0.06696000"),
     )
     assert (format(btc.bid, "f"), format(btc.ask, "f")) == ("19979.51000000", "19980.18000000")
     eth = QUOTES["ETHBTC"]

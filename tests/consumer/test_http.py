@@ -1,4 +1,4 @@
-"""get_json and the Binance fetches: every fault of the fake maps to one ExchangeError.
+"""get_json and the Binance fetches (with its status hook): each fault maps to one ExchangeError.
 
 A real httpx.AsyncClient talks to the real fake exchange on loopback; the only
 MockTransport is for a 429 without Retry-After, which the fake never sends.
@@ -114,7 +114,7 @@ async def test_http_errors_carry_status_and_body(
     """Status errors keep the status and quote the start of the body (for the log line)."""
     fake_exchange.set_fault(fault)
     with pytest.raises(ExchangeHTTPError) as info:
-        await get_json(client, BOOK_TICKER_PATH)
+        await get_json(client, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert info.value.status == status
     assert f"answered {status}" in str(info.value)
     if fault is Fault.HTTP_502_HTML:
@@ -129,7 +129,7 @@ async def test_rate_limit_carries_retry_after(
     """429 and 418 carry the server's Retry-After in seconds."""
     fake_exchange.set_fault(fault, retry_after=30)
     with pytest.raises(RateLimitedError) as info:
-        await get_json(client, BOOK_TICKER_PATH)
+        await get_json(client, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert info.value.retry_after == 30.0
     assert "Retry-After 30s" in str(info.value)
     assert "-1003" in str(info.value)  # Binance's own code, from the recorded body
@@ -141,7 +141,7 @@ async def test_451_suggests_the_market_data_host(
     """451 (restricted location) tells the operator to use data-api.binance.vision."""
     fake_exchange.set_fault(Fault.HTTP_451)
     with pytest.raises(RestrictedLocationError) as info:
-        await get_json(client, BOOK_TICKER_PATH)
+        await get_json(client, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert "BINANCE_BASE_URL=https://data-api.binance.vision" in str(info.value)
     assert info.value.status == 451
 
@@ -152,11 +152,11 @@ async def test_transport_errors_are_chained(
     """Timeouts and broken connections keep the httpx exception as __cause__."""
     fake_exchange.set_fault(Fault.SLOW, delay=2.0)
     with pytest.raises(ExchangeTimeoutError) as timeout:
-        await get_json(client, BOOK_TICKER_PATH)
+        await get_json(client, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert isinstance(timeout.value.__cause__, httpx.TimeoutException)
     fake_exchange.set_fault(Fault.TRUNCATED)
     with pytest.raises(ExchangeUnavailableError) as cut:
-        await get_json(client, BOOK_TICKER_PATH)
+        await get_json(client, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert isinstance(cut.value.__cause__, httpx.HTTPError)
 
 
@@ -164,7 +164,7 @@ async def test_nobody_listening_is_unavailable() -> None:
     """A port with no server is ExchangeUnavailableError (not a timeout)."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}", timeout=1) as http:
         with pytest.raises(ExchangeUnavailableError) as info:
-            await get_json(http, BOOK_TICKER_PATH)
+            await get_json(http, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert type(info.value) is ExchangeUnavailableError
 
 
@@ -174,7 +174,7 @@ async def test_html_body_names_its_content_type(
     """A 200 HTML page is BadPayloadError that says it was text/html, with a snippet."""
     fake_exchange.set_fault(Fault.HTML_200)
     with pytest.raises(BadPayloadError, match="not JSON \\(text/html\\)") as info:
-        await get_json(client, BOOK_TICKER_PATH)
+        await get_json(client, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert "System maintenance" in str(info.value)
 
 
@@ -233,6 +233,6 @@ async def test_missing_retry_after_waits_a_minute(status: int) -> None:
     transport = httpx.MockTransport(handler)
     async with httpx.AsyncClient(transport=transport, base_url="http://binance.test") as http:
         with pytest.raises(RateLimitedError) as info:
-            await get_json(http, BOOK_TICKER_PATH)
+            await get_json(http, BOOK_TICKER_PATH, check_status=binance.check_status)
     assert info.value.retry_after == DEFAULT_RETRY_AFTER
     assert info.value.status == status

@@ -88,7 +88,14 @@ async def test_first_successful_poll_writes_at_once(
     snap = decode((writer.directory / filename_for(T0)).read_bytes(), T0)
     assert len(snap.quotes) == 1261
     doc = orjson.loads((writer.directory / filename_for(T0)).read_bytes())
-    assert doc["symbols"]["BTCUSDT"] == ["BTC", "USDT", "19979.51000000", "19980.18000000"]
+    assert doc["symbols"]["BTCUSDT"] == [
+        "BTC",
+        "USDT",
+        "19979.51000000",
+        "19980.18000000",
+        "0.00455000",
+        "0.06696000",
+    ]
     assert [r.path for r in fake_exchange.requests] == [EXCHANGE_INFO_PATH, BOOK_TICKER_PATH]
     assert consumer.snapshots_written == 1
     assert consumer.pending is None
@@ -306,13 +313,15 @@ async def test_write_failure_keeps_the_quotes_and_logs_once(
     assert consumer.pending.fetched_ms == T0
     errors = records(caplog, logging.ERROR)
     assert len(errors) == 1
-    assert errors[0].startswith("snapshot write failed: cannot write")
+    assert errors[0].startswith("binance snapshot write failed: cannot write")
     writer.directory.unlink()
     writer.ensure_directory()
     time_.advance(1)
     assert await consumer.write_snapshot() is True
     assert snapshot_names(writer) == [filename_for(T0)]  # the quotes' own time, not now
-    assert any(m.startswith("snapshot write recovered") for m in records(caplog, logging.INFO))
+    assert any(
+        m.startswith("binance snapshot write recovered") for m in records(caplog, logging.INFO)
+    )
 
 
 # -- retention --------------------------------------------------------------------
@@ -333,7 +342,7 @@ async def test_cleanup_deletes_only_snapshots_past_retention(
         [f"{TEMP_PREFIX}{filename_for(cutoff - 5)}.ab", *(filename_for(ms) for ms in times[2:])]
     )
     assert records(caplog, logging.INFO) == [
-        "retention deleted 2 snapshot(s) older than 2026-11-14T23:36:00.123Z"
+        "binance: retention deleted 2 snapshot(s) older than 2026-11-14T23:36:00.123Z"
     ]
     assert await consumer.cleanup() == 0
 
@@ -348,4 +357,4 @@ async def test_cleanup_failure_is_logged_not_raised(
     assert await consumer.cleanup() == 0
     errors = records(caplog, logging.ERROR)
     assert len(errors) == 1
-    assert errors[0].startswith("retention failed")
+    assert errors[0].startswith("binance retention failed")

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 POLL = 0.2
 SNAPSHOT = 0.5
 START_TIMEOUT = 10.0
-BTCUSDT_ROW = ["BTC", "USDT", "19979.51000000", "19980.18000000"]
+# Schema 2: the recorded bid/ask and the top-of-book sizes, as Binance's strings.
+BTCUSDT_ROW = ["BTC", "USDT", "19979.51000000", "19980.18000000", "0.00455000", "0.06696000"]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from storage.codec import (
     SCHEMA_VERSION,
     check_frame,
+    codes_in,
     decode,
     encode,
     filename_for,
@@ -148,14 +149,53 @@ def test_encoded_layout() -> None:
         "schema": SCHEMA_VERSION,
         "exchange": "binance",
         "fetched_at": "2026-11-21T23:36:00.123Z",
-        "fields": ["base", "quote", "bid", "ask"],
+        "fields": ["base", "quote", "bid", "ask", "bid_qty", "ask_qty"],
         "symbols": {
-            "ETHBTC": ["ETH", "BTC", "0.07041400", "0.07041500"],
-            "BTCUSDT": ["BTC", "USDT", "19979.51000000", "19980.18000000"],
-            "BTCUPUSDT": ["BTCUP", "USDT", "3.38000000", "3.38200000"],
-            "TUSDT": ["T", "USDT", "0.01790000", "0.01791000"],
+            "ETHBTC": ["ETH", "BTC", "0.07041400", "0.07041500", None, None],
+            "BTCUSDT": ["BTC", "USDT", "19979.51000000", "19980.18000000", None, None],
+            "BTCUPUSDT": ["BTCUP", "USDT", "3.38000000", "3.38200000", None, None],
+            "TUSDT": ["T", "USDT", "0.01790000", "0.01791000", None, None],
         },
     }
+    assert SCHEMA_VERSION == 2
+
+
+def test_sizes_are_written_and_read_as_the_venue_strings() -> None:
+    """Schema 2 rows carry bid_qty and ask_qty as the venue's strings, read back exactly."""
+    sized = Quote(
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        Decimal("19979.51000000"),
+        Decimal("19980.18000000"),
+        Decimal("0.00455000"),
+        Decimal("0"),
+    )
+    data = encode(snapshot(sized))
+    row = orjson.loads(data)["symbols"]["BTCUSDT"]
+    assert row == ["BTC", "USDT", "19979.51000000", "19980.18000000", "0.00455000", "0"]
+    assert decode(data, SPEC_MS).quotes["BTCUSDT"] == sized
+    assert find_pair(data, "BTC", "USDT") == sized
+
+
+# A file exactly as the single-venue release (schema 1) wrote it.
+SCHEMA_1 = (
+    b'{"schema":1,"exchange":"binance","fetched_at":"2026-11-21T23:36:00.123Z",'
+    b'"fields":["base","quote","bid","ask"],'
+    b'"symbols":{"ETHBTC":["ETH","BTC","0.07041400","0.07041500"],'
+    b'"BTCUSDT":["BTC","USDT","19979.51000000","19980.18000000"]}}'
+)
+
+
+def test_schema_1_files_are_still_read() -> None:
+    """A schema-1 file decodes, and find_pair/codes_in work on it, with unknown sizes."""
+    check_frame(SCHEMA_1, SPEC_MS)
+    snap = decode(SCHEMA_1, SPEC_MS)
+    btc = Quote("BTCUSDT", "BTC", "USDT", Decimal("19979.51000000"), Decimal("19980.18000000"))
+    assert snap.quotes["BTCUSDT"] == btc
+    assert (btc.bid_qty, btc.ask_qty) == (None, None)
+    assert find_pair(SCHEMA_1, "BTC", "USDT") == btc
+    assert codes_in(SCHEMA_1) == {"ETH", "BTC", "USDT"}
 
 
 def test_encode_refuses_an_empty_snapshot() -> None:
@@ -180,7 +220,7 @@ def test_decimal_strings_survive_exactly(bid: str, ask: str) -> None:
     """The exchange's decimal strings are stored and read back character for character."""
     snap = snapshot(quote("BTCUSDT", "BTC", "USDT", bid, ask))
     data = encode(snap)
-    assert orjson.loads(data)["symbols"]["BTCUSDT"][2:] == [bid, ask]
+    assert orjson.loads(data)["symbols"]["BTCUSDT"][2:4] == [bid, ask]
     decoded = decode(data, snap.fetched_ms).quotes["BTCUSDT"]
     assert (format(decoded.bid, "f"), format(decoded.ask, "f")) == (bid, ask)
 
@@ -209,13 +249,19 @@ GOOD = encode(SAMPLE)
         pytest.param(b"\x00\xff garbage {{{", id="garbage"),
         pytest.param(b"[]", id="list"),
         pytest.param(b"null", id="null"),
-        pytest.param(_edited(schema=2), id="schema-2"),
+        pytest.param(_edited(schema=3), id="schema-3"),
+        pytest.param(_edited(schema=1), id="schema-1-with-six-fields"),
+        pytest.param(_edited(schema=True), id="schema-bool"),
         pytest.param(_edited(schema="1"), id="schema-string"),
         pytest.param(_edited(fetched_at="2026-11-21T23:36:00.124Z"), id="fetched-at-mismatch"),
         pytest.param(_edited(exchange=None), id="no-exchange"),
         pytest.param(_edited(symbols={}), id="no-symbols"),
         pytest.param(_edited(symbols=[]), id="symbols-list"),
         pytest.param(_with_row(["BTC", "USDT", "1"]), id="short-row"),
+        pytest.param(_with_row(["BTC", "USDT", "1", "2"]), id="schema-1-row-in-schema-2"),
+        pytest.param(_with_row(["BTC", "USDT", "1", "2", "-1", "1"]), id="negative-size"),
+        pytest.param(_with_row(["BTC", "USDT", "1", "2", 1.5, "1"]), id="float-size"),
+        pytest.param(_with_row(["BTC", "USDT", "1", "2", "1E+5", "1"]), id="exponent-size"),
         pytest.param(_with_row({"base": "BTC"}), id="object-row"),
         pytest.param(_with_row(["btc", "USDT", "1", "2"]), id="lowercase-base"),
         pytest.param(_with_row(["BTC", "", "1", "2"]), id="empty-quote"),
@@ -244,7 +290,7 @@ def test_decode_checks_fetched_at_against_the_name() -> None:
 def test_check_frame() -> None:
     """check_frame accepts whole files and refuses anything cut or foreign."""
     check_frame(GOOD)
-    for bad in (GOOD[:-1], GOOD[1:], b"", b'{"schema":2}', GOOD + b"\n"):
+    for bad in (GOOD[:-1], GOOD[1:], b"", b'{"schema":2}', b'{"schema":3,"x":[]}}', GOOD + b"\n"):
         with pytest.raises(CorruptSnapshotError, match="frame"):
             check_frame(bad)
 
