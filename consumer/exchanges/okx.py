@@ -1,0 +1,352 @@
+"""OKX v5 spot: instruments from `public/instruments`, quotes and 24 h stats from
+`market/tickers`, order books from `market/books`.
+
+Facts this module relies on (OKX API v5 docs, www.okx.com/docs-v5/en/):
+- Every answer is an envelope `{"code": "0", "msg": "", "data": [...]}`; `code`
+  is a string and anything but `"0"` is an error, often at HTTP 200. An unknown
+  path answers 404 with a *numeric* `"code": 404` (recorded in tests/fixtures/okx).
+- 50011 "Rate limit reached" comes with HTTP 429; 50061 "Sub-account rate
+  limit reached" is the other documented rate-limit code (REST error table).
+  A Retry-After is honoured if one is sent; otherwise the 60 s default.
+- `GET /api/v5/public/instruments?instType=SPOT`: `instId` (`BTC-USDT`),
+  `baseCcy`, `quoteCcy`, `state` (`live`, `suspend`, `preopen`, `test`).
+  Base and quote come from here, never from splitting `instId`.
+- `GET /api/v5/market/tickers?instType=SPOT`: `bidPx`/`bidSz`, `askPx`/`askSz`,
+  empty strings when a side of the book is empty; `volCcy24h` is "24h trading
+  volume, with a unit of currency ... If it is SPOT/MARGIN, the value is the
+  quantity in quote currency". No trade count is published.
+- `GET /api/v5/market/books?instId=S&sz=N`: `sz` is the "order book depth per
+  side. Maximum 400"; levels are `[price, size, "0", orders]`, best first. The
+  docs warn the best ask may be below the best bid during the pre-open period,
+  which is why a crossed book is skipped, not quoted.
+- Access from some regions is refused with HTTP 403 from OKX's CloudFront edge.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import httpx
+import orjson
+
+from consumer.errors import (
+    BadPayloadError,
+    ExchangeBodyError,
+    RateLimitedError,
+    RestrictedLocationError,
+)
+from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, parse_retry_after, snippet
+from consumer.exchanges._model import OrderBook, SymbolStats
+from storage.model import Quote
+
+__all__ = [
+    "BOOKS_PATH",
+    "INSTRUMENTS_PATH",
+    "MAX_DEPTH",
+    "NAME",
+    "RATE_LIMIT_CODES",
+    "TICKERS_PATH",
+    "SymbolInfo",
+    "check_status",
+    "fetch_depth",
+    "fetch_metadata",
+    "fetch_quotes",
+    "fetch_stats",
+    "parse_depth",
+    "parse_metadata",
+    "parse_quotes",
+    "parse_stats",
+]
+
+NAME = "okx"
+INSTRUMENTS_PATH = "/api/v5/public/instruments"
+TICKERS_PATH = "/api/v5/market/tickers"
+BOOKS_PATH = "/api/v5/market/books"
+SPOT = {"instType": "SPOT"}
+MAX_DEPTH = 400
+RATE_LIMIT_CODES = frozenset({"50011", "50061"})
+
+_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
+_INST_ID = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
+# OKX prices and sizes are plain decimals ("80348.6", "0.16110067"); exponents or
+# signs are not something we should trust as money.
+_DECIMAL = re.compile(r"\A[0-9]{1,20}(\.[0-9]{1,20})?\Z")
+# A region block: CloudFront's own page ("The Amazon CloudFront distribution is
+# configured to block access from your country"), or a body naming the region.
+_GEO = re.compile(r"countr|region|location|jurisdiction|restricted", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInfo:
+    symbol: str
+    base: str
+    quote: str
+    live: bool
+
+
+def _rate_limited(
+    where: str, status: int, code: str | None, msg: str, retry_after: float
+) -> RateLimitedError:
+    said = f"code {code} ({msg!r})" if code is not None else repr(msg)
+    return RateLimitedError(
+        f"{NAME} {where} answered HTTP {status} with {said}: rate limited, "
+        f"pausing {retry_after:g}s",
+        status,
+        retry_after,
+    )
+
+
+def _geo_cause(text: str) -> str | None:
+    """Why a 403 body is a region block, or None if it does not look like one."""
+    if "cloudfront" in text.lower():
+        return "OKX's CloudFront edge blocks this country or region"
+    return "the body names a region restriction" if _GEO.search(text) else None
+
+
+def _body_code(response: httpx.Response) -> tuple[str, str] | None:
+    """The (code, msg) of an OKX error envelope in an HTTP error answer, if it is one."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, bool) or not isinstance(code, str | int):
+        return None
+    return str(code), str(body.get("msg", ""))
+
+
+def check_status(response: httpx.Response) -> None:
+    """OKX's own statuses: 429 (code 50011) and other rate-limit codes, the region 403."""
+    status = response.status_code
+    where = f"GET {response.request.url.path}"
+    if status < 400:
+        return
+    if status == 403:
+        cause = _geo_cause(response.content[:4096].decode("utf-8", "replace"))
+        if cause is not None:
+            raise RestrictedLocationError(
+                f"{NAME} {where} answered 403: OKX refuses this location ({cause}): "
+                f"{snippet(response)}",
+                status,
+            )
+    found = _body_code(response)
+    if status == 429 or (found is not None and found[0] in RATE_LIMIT_CODES):
+        code, msg = found if found is not None else (None, snippet(response))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise _rate_limited(where, status, code, msg, retry_after)
+
+
+async def _get(
+    client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None
+) -> object:
+    return await get_json(client, path, params=params, venue=NAME, check_status=check_status)
+
+
+async def fetch_metadata(client: httpx.AsyncClient) -> dict[str, SymbolInfo]:
+    """Fetch and parse the SPOT instrument list."""
+    return parse_metadata(await _get(client, INSTRUMENTS_PATH, SPOT))
+
+
+async def fetch_quotes(
+    client: httpx.AsyncClient,
+    metadata: Mapping[str, SymbolInfo],
+    skipped: Counter[str] | None = None,
+) -> dict[str, Quote]:
+    """Fetch and parse every SPOT ticker."""
+    return parse_quotes(await _get(client, TICKERS_PATH, SPOT), metadata, skipped)
+
+
+async def fetch_stats(
+    client: httpx.AsyncClient, metadata: Mapping[str, SymbolInfo]
+) -> dict[str, SymbolStats]:
+    """Fetch every SPOT ticker and keep its 24 h quote volume."""
+    return parse_stats(await _get(client, TICKERS_PATH, SPOT), metadata)
+
+
+async def fetch_depth(client: httpx.AsyncClient, symbol: str, limit: int) -> OrderBook:
+    """Fetch `symbol`'s order book, `limit` levels per side (OKX serves at most 400)."""
+    if limit < 1:
+        raise ValueError(f"depth limit must be at least 1, not {limit}")
+    params = {"instId": symbol, "sz": str(min(limit, MAX_DEPTH))}
+    return parse_depth(await _get(client, BOOKS_PATH, params), symbol)
+
+
+def _data(payload: object, what: str) -> list[object]:
+    """The `data` list of an OKX envelope; a body error or wrong shape raises."""
+    if not isinstance(payload, dict):
+        raise BadPayloadError(f"{NAME} {what} is a {type(payload).__name__}, not an object")
+    code = payload.get("code")
+    if code != "0":
+        if isinstance(code, bool) or not isinstance(code, str | int):
+            raise BadPayloadError(f"{NAME} {what} has no usable `code`: {code!r}")
+        msg = str(payload.get("msg", ""))
+        if str(code) in RATE_LIMIT_CODES:
+            raise _rate_limited(what, 200, str(code), msg, DEFAULT_RETRY_AFTER)
+        raise ExchangeBodyError(f"{NAME} {what} answered code {code!r}: {msg!r}", str(code))
+    data = payload.get("data")
+    if not isinstance(data, list):
+        raise BadPayloadError(f"{NAME} {what} has no `data` list")
+    if not data:
+        raise BadPayloadError(f"{NAME} {what} has an empty `data` list")
+    return data
+
+
+def _decimal(raw: object) -> Decimal | None:
+    return Decimal(raw) if isinstance(raw, str) and _DECIMAL.match(raw) else None
+
+
+def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
+    """Instruments -> instId -> SymbolInfo. Trimmed sample payload::
+
+        {"code": "0", "msg": "", "data": [
+          {"instId": "BTC-USDT", "instType": "SPOT", "baseCcy": "BTC",
+           "quoteCcy": "USDT", "state": "live", "tickSz": "0.1", ...}, ...]}
+
+    Entries that are not SPOT or lack string fields are left out; codes are
+    checked by `parse_quotes` (so a bad code is counted, not silently lost).
+    """
+    result: dict[str, SymbolInfo] = {}
+    for entry in _data(payload, "instruments"):
+        if not isinstance(entry, dict) or entry.get("instType", "SPOT") != "SPOT":
+            continue
+        inst_id, base, quote = entry.get("instId"), entry.get("baseCcy"), entry.get("quoteCcy")
+        if not (
+            isinstance(inst_id, str)
+            and _INST_ID.match(inst_id)
+            and isinstance(base, str)
+            and isinstance(quote, str)
+        ):
+            continue
+        result[inst_id] = SymbolInfo(inst_id, base, quote, entry.get("state") == "live")
+    if not result:
+        raise BadPayloadError(f"{NAME} instruments lists no usable SPOT instrument")
+    return result
+
+
+def _listed(
+    entry: object, metadata: Mapping[str, SymbolInfo]
+) -> tuple[dict[str, object], SymbolInfo] | str:
+    """The entry and its instrument if quotable by its metadata, else the skip reason."""
+    if not isinstance(entry, dict):
+        return "bad_price"
+    inst_id = entry.get("instId")
+    info = metadata.get(inst_id) if isinstance(inst_id, str) else None
+    if info is None:
+        return "not_listed"
+    if not info.live:
+        return "not_quotable"
+    if not (_CODE.match(info.base) and _CODE.match(info.quote)):
+        return "bad_code"
+    return entry, info
+
+
+def parse_quotes(
+    payload: object,
+    metadata: Mapping[str, SymbolInfo],
+    skipped: Counter[str] | None = None,
+) -> dict[str, Quote]:
+    """Tickers -> instId -> Quote, for quotable instruments only. Trimmed sample::
+
+        {"code": "0", "msg": "", "data": [
+          {"instType": "SPOT", "instId": "BTC-USDT", "askPx": "80348.7",
+           "askSz": "2.05124545", "bidPx": "80348.6", "bidSz": "0.16110067",
+           "volCcy24h": "452336258.382459592", "ts": "1787848766675", ...}, ...]}
+
+    Quotable: listed, `live`, codes in the vocabulary, 0 < bid <= ask, prices
+    and sizes plain decimals. Each other entry is counted once in `skipped`:
+    an empty side (`""` or `"0"`, illiquid instruments) is `empty_book`. An
+    empty list, the wrong shape or nothing quotable is a BadPayloadError.
+    """
+    data = _data(payload, "tickers")
+    skips: Counter[str] = Counter() if skipped is None else skipped
+    quotes: dict[str, Quote] = {}
+    for entry in data:
+        listed = _listed(entry, metadata)
+        if isinstance(listed, str):
+            skips[listed] += 1
+            continue
+        entry, info = listed
+        raw_bid, raw_ask = entry.get("bidPx"), entry.get("askPx")
+        bid, ask = _decimal(raw_bid), _decimal(raw_ask)
+        bid_qty, ask_qty = _decimal(entry.get("bidSz")), _decimal(entry.get("askSz"))
+        if (
+            raw_bid == ""
+            or raw_ask == ""
+            or (bid is not None and bid <= 0)
+            or (ask is not None and ask <= 0)
+        ):
+            skips["empty_book"] += 1
+        elif bid is None or ask is None or bid_qty is None or ask_qty is None:
+            skips["bad_price"] += 1
+        elif bid > ask:
+            skips["crossed"] += 1
+        else:
+            quotes[info.symbol] = Quote(
+                info.symbol, info.base, info.quote, bid, ask, bid_qty, ask_qty
+            )
+    if not quotes:
+        raise BadPayloadError(f"{NAME} tickers has {len(data)} entries but none is quotable")
+    return quotes
+
+
+def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, SymbolStats]:
+    """Tickers -> instId -> SymbolStats: `volCcy24h` (quote units for SPOT), no trades.
+
+    Same payload as `parse_quotes`. Every listed, `live` instrument with codes
+    in the vocabulary is kept, whatever its book; an unusable `volCcy24h` is
+    None. Nothing usable is a BadPayloadError.
+    """
+    data = _data(payload, "tickers")
+    stats: dict[str, SymbolStats] = {}
+    for entry in data:
+        listed = _listed(entry, metadata)
+        if isinstance(listed, str):
+            continue
+        entry, info = listed
+        volume = _decimal(entry.get("volCcy24h"))
+        stats[info.symbol] = SymbolStats(info.symbol, info.base, info.quote, volume, None)
+    if not stats:
+        raise BadPayloadError(f"{NAME} tickers has {len(data)} entries but none is usable")
+    return stats
+
+
+def _levels(raw: object, side: str, symbol: str) -> tuple[tuple[Decimal, Decimal], ...]:
+    if not isinstance(raw, list):
+        raise BadPayloadError(f"{NAME} books for {symbol} has no `{side}` list")
+    levels: list[tuple[Decimal, Decimal]] = []
+    for level in raw:
+        price = _decimal(level[0]) if isinstance(level, list) and len(level) >= 2 else None
+        qty = _decimal(level[1]) if price is not None else None
+        if price is None or qty is None or price <= 0:
+            raise BadPayloadError(f"{NAME} books for {symbol} has a bad {side} level: {level!r}")
+        levels.append((price, qty))
+    # Best first is what OrderBook promises; OKX sends asks ascending, bids descending.
+    prices = [p for p, _ in levels]
+    if prices != sorted(prices, reverse=side == "bids"):
+        raise BadPayloadError(f"{NAME} books for {symbol}: {side} are not best first")
+    return tuple(levels)
+
+
+def parse_depth(payload: object, symbol: str) -> OrderBook:
+    """Books -> OrderBook. Sample (OKX docs; levels are [price, size, "0", orders])::
+
+        {"code": "0", "msg": "", "data": [
+          {"asks": [["41006.8", "0.60038921", "0", "1"]],
+           "bids": [["41006.3", "0.30178218", "0", "2"]], "ts": "1629966436396"}]}
+
+    A side may be empty; a missing side, a malformed level or a side that is not
+    best first is a BadPayloadError (the analytics would sum the wrong levels).
+    """
+    data = _data(payload, f"books for {symbol}")
+    book = data[0]
+    if not isinstance(book, dict):
+        raise BadPayloadError(f"{NAME} books for {symbol} is not an object")
+    return OrderBook(
+        symbol,
+        _levels(book.get("bids"), "bids", symbol),
+        _levels(book.get("asks"), "asks", symbol),
+    )
