@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from consumer.exchanges import binance
+from consumer.exchanges import binance, bybit, kraken, okx
 from consumer.exchanges._model import OrderBook, SymbolStats
 from storage.model import Quote
 
@@ -48,4 +48,9 @@ class MarketAdapter(ExchangeAdapter, Protocol):
     ) -> OrderBook: ...
 
 
-REGISTRY: dict[str, ExchangeAdapter] = {binance.NAME: binance}
+REGISTRY: dict[str, ExchangeAdapter] = {
+    binance.NAME: binance,
+    kraken.NAME: kraken,
+    bybit.NAME: bybit,
+    okx.NAME: okx,
+}
