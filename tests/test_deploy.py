@@ -40,7 +40,7 @@ RUN_PY_COMMANDS = ("quote-consumer", "api", "all", "snapshots")
 VARIABLES = tuple(field.name.upper() for field in fields(Settings))
 # Where compose differs from the local defaults: the data lives on the volume,
 # and the API must be reachable through the published port.
-COMPOSE_DEFAULTS = {"DATA_DIR": "/data", "API_HOST": "0.0.0.0"}
+COMPOSE_DEFAULTS = {"DATA_DIR": "/data", "API_HOST": "0.0.0.0", "METRICS_HOST": "0.0.0.0"}
 IMAGE_CODE = ("run.py", "settings.py", "logsetup.py", "supervisor.py", "api", "consumer", "storage")
 
 _SUBSTITUTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*):-([^}]*)\}")
@@ -247,6 +247,25 @@ def test_consumer_healthcheck_needs_a_recent_snapshot(tmp_path: Path) -> None:
     os.utime(snapshot)
     result = run_healthcheck(consumer, env, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_consumer_healthcheck_is_healthy_while_any_venue_writes(tmp_path: Path) -> None:
+    """With several venues, one fresh venue keeps the consumer healthy; all stale does not."""
+    consumer = services()["quote-consumer"]
+    env = service_env(consumer, {"DATA_DIR": str(tmp_path), "EXCHANGES": "binance,kraken"})
+    stale = time.time() - 600
+    for venue in ("binance", "kraken"):
+        (tmp_path / venue).mkdir()
+        snapshot = tmp_path / venue / "20261121T233600.123Z.json"
+        snapshot.write_bytes(b"{}")
+        os.utime(snapshot, (stale, stale))
+    assert run_healthcheck(consumer, env, tmp_path).returncode != 0
+    os.utime(tmp_path / "kraken" / "20261121T233600.123Z.json")
+    result = run_healthcheck(consumer, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    # A venue outside EXCHANGES does not count.
+    only_binance = {**env, "EXCHANGES": "binance"}
+    assert run_healthcheck(consumer, only_binance, tmp_path).returncode != 0
 
 
 def test_api_healthcheck_fails_when_nothing_listens(tmp_path: Path) -> None:
