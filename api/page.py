@@ -22,7 +22,16 @@ from typing import Any
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
-__all__ = ["ASSETS", "STATIC_DIR", "Asset", "Site", "install", "load_assets", "wants_html"]
+__all__ = [
+    "ASSETS",
+    "STATIC_DIR",
+    "Asset",
+    "Site",
+    "install",
+    "load_assets",
+    "openapi_paths",
+    "wants_html",
+]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Every file the page is made of; each is served at /static/<name>.
@@ -143,6 +152,22 @@ class Site:
         if asset.etag in (tag.strip().removeprefix("W/") for tag in match.split(",")):
             return HTTPResponse(status=304, headers=headers)
         return HTTPResponse(asset.body, headers=headers, content_type=asset.content_type)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI entries of `/static/<name>` (one per file), for the API's document."""
+    return {
+        f"/static/{name}": {
+            "get": {
+                "summary": f"The page's {name} (GET / with Accept: text/html serves the page)",
+                "responses": {
+                    "200": {"description": content_type.split(";")[0]},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                },
+            }
+        }
+        for name, content_type in ASSETS.items()
+    }
 
 
 def install(app: Sanic[Any, Any], directory: Path = STATIC_DIR) -> Site:
