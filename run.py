@@ -5,6 +5,7 @@
     python run.py api              serve GET /convert from the snapshots
     python run.py all              both, as supervised child processes (local use)
     python run.py snapshots        list snapshot files; `snapshots show latest`
+    python run.py market-report    market analytics from the venues (--json, --watch)
 
 Settings come from the environment and `.env`, are built once here, and are
 passed down; a bad value stops the process with a message naming the variable.
@@ -44,22 +45,34 @@ def _parser() -> argparse.ArgumentParser:
     snaps.add_argument(
         "--exchange", metavar="NAME", help="one venue (default: every venue of EXCHANGES)"
     )
+    market = sub.add_parser("market-report", help="market analytics from the venues, now")
+    market.add_argument("--exchange", metavar="NAME", help="one venue (default: every venue)")
+    market.add_argument("--json", action="store_true", help="JSON instead of a table")
+    market.add_argument(
+        "--watch", action="store_true", help="then print spreads every MARKET_INTERVAL_SECONDS"
+    )
     return parser
+
+
+def _venues(settings: Settings, exchange: str | None) -> tuple[str, ...] | None:
+    """--exchange NAME as a venue tuple (default: every venue); None after reporting a bad one."""
+    if exchange is None:
+        return settings.exchanges
+    if exchange.lower() in settings.exchanges:
+        return (exchange.lower(),)
+    print(
+        f"run.py: --exchange {exchange!r} is not a venue of EXCHANGES "
+        f"({','.join(settings.exchanges)})",
+        file=sys.stderr,
+    )
+    return None
 
 
 def _snapshots(settings: Settings, args: argparse.Namespace) -> int:
     from storage.inspect import list_snapshots, show_snapshot
 
-    if args.exchange is None:
-        venues = settings.exchanges
-    elif args.exchange.lower() in settings.exchanges:
-        venues = (args.exchange.lower(),)
-    else:
-        print(
-            f"run.py: --exchange {args.exchange!r} is not a venue of EXCHANGES "
-            f"({','.join(settings.exchanges)})",
-            file=sys.stderr,
-        )
+    venues = _venues(settings, args.exchange)
+    if venues is None:
         return 2
     results = []
     for i, venue in enumerate(venues):
@@ -95,6 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from supervisor import supervise
 
         return supervise([sys.executable, os.path.abspath(__file__)])
+    if args.command == "market-report":
+        from consumer.report import market_report
+
+        venues = _venues(settings, args.exchange)
+        if venues is None:
+            return 2
+        return market_report(settings, venues, as_json=args.json, watch=args.watch, out=sys.stdout)
     return _snapshots(settings, args)
 
 

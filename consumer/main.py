@@ -10,8 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from consumer.exchanges import REGISTRY
+from consumer.market.gauges import MarketGauges
+from consumer.market.jobs import MarketJobs, market_adapter
+from consumer.metrics import ConsumerMetrics, MetricsServer, consumer_registry
 from consumer.service import Clock, ConsumerObserver, QuoteConsumer
 from settings import Settings
 from storage.errors import StoreError, StoreLockedError
@@ -44,7 +48,12 @@ async def _acquire(lock: WriterLock, stop: asyncio.Event) -> bool:
     return False
 
 
-def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Settings) -> None:
+def _schedule(
+    scheduler: AsyncIOScheduler,
+    consumer: QuoteConsumer,
+    settings: Settings,
+    market: MarketJobs | None = None,
+) -> None:
     """One venue's jobs, ids prefixed with its name: venues never share a job."""
     now = datetime.now(UTC)
     venue = consumer.venue
@@ -78,6 +87,48 @@ def _schedule(scheduler: AsyncIOScheduler, consumer: QuoteConsumer, settings: Se
         settings.exchange_info_refresh_seconds,
         "metadata",
     )
+    if market is not None:
+        # The stats and depth jobs tick at least every poll interval and fetch
+        # only when due, so the first figures follow the first poll.
+        tick = settings.poll_interval_seconds
+        every(market.stats_tick, min(tick, settings.market_stats_refresh_seconds), 0, "stats")
+        every(market.depth_tick, min(tick, settings.market_depth_refresh_seconds), 0, "depth")
+        interval = settings.market_interval_seconds
+        every(market.update_spreads, interval, interval, "spreads")
+
+
+def _metrics_server(settings: Settings, registry: CollectorRegistry) -> MetricsServer | None:
+    """Serve /metrics unless METRICS_PORT=0; a busy port costs the metrics, never the quotes."""
+    if not settings.metrics_port:
+        log.info("metrics are off (METRICS_PORT=0)")
+        return None
+    try:
+        server = MetricsServer(registry, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        log.error(
+            "metrics are off: cannot listen on %s:%d (METRICS_HOST/METRICS_PORT): %s",
+            settings.metrics_host,
+            settings.metrics_port,
+            exc,
+        )
+        return None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, server.port)
+    return server
+
+
+def _market_jobs(
+    settings: Settings, consumer: QuoteConsumer, gauges: MarketGauges | None
+) -> MarketJobs | None:
+    adapter = market_adapter(consumer.adapter)
+    if gauges is None or adapter is None:
+        return None
+    return MarketJobs(
+        consumer,
+        adapter,
+        gauges,
+        stats_every=settings.market_stats_refresh_seconds,
+        depth_every=settings.market_depth_refresh_seconds,
+    )
 
 
 def _writer(settings: Settings, venue: str) -> SnapshotWriter:
@@ -109,7 +160,13 @@ async def run_consumer(
     try:
         writers = {venue: _writer(settings, venue) for venue in settings.exchanges}
         timeout = httpx.Timeout(settings.http_timeout_seconds)
+        registry = consumer_registry()
+        metrics = ConsumerMetrics(registry, settings.exchanges, settings.data_dir)
+        gauges = MarketGauges(registry) if settings.market_analytics else None
         async with contextlib.AsyncExitStack() as stack:
+            server = _metrics_server(settings, registry)
+            if server is not None:
+                stack.callback(server.close)
             consumers: list[QuoteConsumer] = []
             for venue, writer in writers.items():
                 client = await stack.enter_async_context(
@@ -127,7 +184,7 @@ async def run_consumer(
                         retention_ms=settings.retention_ms,
                         metadata_max_age=settings.exchange_info_refresh_seconds,
                         clock=Clock(),
-                        observer=observer,
+                        observer=observer or metrics,
                     )
                 )
                 log.info(
@@ -142,7 +199,7 @@ async def run_consumer(
             )
             scheduler = AsyncIOScheduler(timezone=UTC)
             for consumer in consumers:
-                _schedule(scheduler, consumer, settings)
+                _schedule(scheduler, consumer, settings, _market_jobs(settings, consumer, gauges))
             scheduler.start()
             try:
                 await stop.wait()
@@ -163,6 +220,8 @@ def serve(settings: Settings) -> int:
     # A write past RLIMIT_FSIZE would kill us with SIGXFSZ; as an OSError it is
     # just a failed snapshot, logged and retried.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    # One series per counter, not two: `_created` timestamps are noise to a scraper.
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in 0.26
 
     async def main() -> int:
         stop = asyncio.Event()

@@ -138,6 +138,8 @@ class QuoteConsumer:
         self._metadata_at = float("-inf")
         # Quotes fetched since the last snapshot; a snapshot is written only from these.
         self.pending: Snapshot | None = None
+        # The latest poll's quotes, kept after they are written (market spreads read them).
+        self._last_quotes: Snapshot | None = None
         self._last_error: ExchangeError | None = None
         self.snapshots_written = 0
         self.blocked_until = float("-inf")
@@ -149,6 +151,11 @@ class QuoteConsumer:
         # The start-up poll runs outside the scheduler, so max_instances alone
         # would not stop it overlapping the first scheduled poll.
         self._poll_lock = asyncio.Lock()
+
+    @property
+    def last_quotes(self) -> Snapshot | None:
+        """The quotes of the latest successful poll (written or not); None before the first."""
+        return self._last_quotes
 
     # -- exchange ----------------------------------------------------------------
 
@@ -221,7 +228,7 @@ class QuoteConsumer:
         self.observer.poll_finished(self.venue, "ok", self.clock.monotonic() - started)
         self.observer.quotes_parsed(self.venue, len(quotes), skipped)
         self._note_odd_books(skipped)
-        self.pending = Snapshot(self.adapter.NAME, fetched_ms, quotes)
+        self.pending = self._last_quotes = Snapshot(self.adapter.NAME, fetched_ms, quotes)
         if self.snapshots_written == 0:
             # A fresh `docker compose up` should be usable within seconds, not 30 s.
             await self.write_snapshot()

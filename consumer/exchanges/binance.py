@@ -1,4 +1,4 @@
-"""Binance spot: symbol metadata from `exchangeInfo`, quotes from `bookTicker`.
+"""Binance spot: metadata from `exchangeInfo`, quotes from `bookTicker`, market data.
 
 Facts this module relies on (Binance spot REST docs):
 - `GET /api/v3/exchangeInfo` (weight 20) gives `status`, `baseAsset` and
@@ -8,6 +8,10 @@ Facts this module relies on (Binance spot REST docs):
   of book of every symbol and carries no timestamp, so the fetch time is ours.
 - The limit is 6000 weight per minute per IP; 429/418 carry `Retry-After`;
   451 means a restricted location (data-api.binance.vision serves market data).
+- `GET /api/v3/ticker/24hr` without `symbol` (weight 80) gives every symbol's
+  24 h `quoteVolume` (a decimal string) and `count` (trades, an integer).
+- `GET /api/v3/depth?symbol=S&limit=200` (weight 25 for limits 101-500) gives
+  `bids` and `asks` as [price, quantity] string pairs, best first.
 """
 
 from __future__ import annotations
@@ -22,23 +26,34 @@ import httpx
 
 from consumer.errors import BadPayloadError, RateLimitedError, RestrictedLocationError
 from consumer.exchanges._http import get_json, parse_retry_after, snippet
+from consumer.exchanges._model import OrderBook, SymbolStats
 from storage.model import Quote
 
 __all__ = [
     "BOOK_TICKER_PATH",
+    "DEPTH_PATH",
     "EXCHANGE_INFO_PATH",
+    "MAX_DEPTH_LIMIT",
     "NAME",
+    "TICKER_24HR_PATH",
     "SymbolInfo",
     "check_status",
+    "fetch_depth",
     "fetch_metadata",
     "fetch_quotes",
+    "fetch_stats",
+    "parse_depth",
     "parse_metadata",
     "parse_quotes",
+    "parse_stats",
 ]
 
 NAME = "binance"
 EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 BOOK_TICKER_PATH = "/api/v3/ticker/bookTicker"
+TICKER_24HR_PATH = "/api/v3/ticker/24hr"
+DEPTH_PATH = "/api/v3/depth"
+MAX_DEPTH_LIMIT = 5000  # the documented maximum `limit` of /api/v3/depth
 
 _CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
 _SYMBOL = re.compile(r"\A[A-Z0-9]{1,40}\Z")
@@ -93,6 +108,19 @@ async def fetch_quotes(
 ) -> dict[str, Quote]:
     """Fetch and parse the all-symbols book ticker."""
     return parse_quotes(await _get(client, BOOK_TICKER_PATH), metadata, skipped)
+
+
+async def fetch_stats(
+    client: httpx.AsyncClient, metadata: Mapping[str, SymbolInfo]
+) -> dict[str, SymbolStats]:
+    """Fetch and parse the all-symbols 24 h ticker."""
+    return parse_stats(await _get(client, TICKER_24HR_PATH), metadata)
+
+
+async def fetch_depth(client: httpx.AsyncClient, symbol: str, limit: int) -> OrderBook:
+    """Fetch and parse up to `limit` levels a side of `symbol`'s book."""
+    params = {"symbol": symbol, "limit": str(max(1, min(limit, MAX_DEPTH_LIMIT)))}
+    return parse_depth(await _get(client, DEPTH_PATH, params), symbol)
 
 
 def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
@@ -190,3 +218,67 @@ def parse_quotes(
     if not quotes:
         raise BadPayloadError(f"bookTicker has {len(payload)} entries but none is quotable")
     return quotes
+
+
+def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, SymbolStats]:
+    """24 h ticker -> symbol -> SymbolStats, for TRADING symbols. Trimmed sample::
+
+        [{"symbol": "ETHBTC", "bidPrice": "0.07041400", "askPrice": "0.07041500",
+          "volume": "143742.10100000", "quoteVolume": "10177.29085410",
+          "count": 291190, ...}, ...]
+
+    `quoteVolume` is the 24 h turnover in the quote asset, `count` the number
+    of trades. Entries with a malformed figure are left out; none left (or the
+    wrong shape) is a BadPayloadError.
+    """
+    if not isinstance(payload, list):
+        raise BadPayloadError(f"ticker/24hr is a {type(payload).__name__}, not a list")
+    stats: dict[str, SymbolStats] = {}
+    for entry in payload:
+        symbol = entry.get("symbol") if isinstance(entry, dict) else None
+        info = metadata.get(symbol) if isinstance(symbol, str) else None
+        if info is None or not info.trading:
+            continue
+        volume, trades = _price(entry.get("quoteVolume")), entry.get("count")
+        if volume is None or type(trades) is not int or trades < 0:
+            continue
+        stats[info.symbol] = SymbolStats(info.symbol, info.base, info.quote, volume, trades)
+    if not stats:
+        raise BadPayloadError(f"ticker/24hr has {len(payload)} entries but none is usable")
+    return stats
+
+
+def _levels(raw: object, side: str, symbol: str) -> tuple[tuple[Decimal, Decimal], ...]:
+    if not isinstance(raw, list):
+        raise BadPayloadError(f"depth for {symbol} has no `{side}` list")
+    levels: list[tuple[Decimal, Decimal]] = []
+    for level in raw:
+        ok = isinstance(level, list) and len(level) == 2
+        price = _price(level[0]) if ok else None
+        qty = _price(level[1]) if ok and price is not None else None
+        if price is None or qty is None or price <= 0:
+            raise BadPayloadError(f"depth for {symbol} has a bad {side} level: {level!r}")
+        levels.append((price, qty))
+    prices = [price for price, _ in levels]
+    if prices != sorted(prices, reverse=side == "bids"):
+        raise BadPayloadError(f"depth for {symbol}: {side} are not best first")
+    return tuple(levels)
+
+
+def parse_depth(payload: object, symbol: str) -> OrderBook:
+    """`depth` -> OrderBook, best level first on each side. Trimmed sample::
+
+        {"lastUpdateId": 14527958487,
+         "bids": [["60650.00000000", "0.00213000"], ...],
+         "asks": [["60650.01000000", "0.61982000"], ...]}
+
+    A side may be empty (a thin book); a missing side, a malformed level, or
+    levels not best first are a BadPayloadError: the notionals sum the top levels.
+    """
+    if not isinstance(payload, dict):
+        raise BadPayloadError(f"depth for {symbol} is a {type(payload).__name__}, not an object")
+    return OrderBook(
+        symbol,
+        _levels(payload.get("bids"), "bids", symbol),
+        _levels(payload.get("asks"), "asks", symbol),
+    )

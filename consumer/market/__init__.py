@@ -1,0 +1,1 @@
+"""Market analytics in the quote consumer: pure figures, per-venue jobs, gauges."""
