@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -17,16 +17,23 @@ from sanic.exceptions import BadRequest
 from sanic.response import HTTPResponse
 
 from api import errors
-from api.errors import InvalidParameterError
+from api.aggregate import AGGREGATES, Aggregator
+from api.board import PriceBoard
+from api.exceptions import InvalidParameterError
 from api.openapi import build_document, render_page
-from api.params import check_no_params, parse_convert_query
+from api.params import (
+    check_no_params,
+    parse_convert_query,
+    parse_exchange_query,
+    parse_prices_query,
+)
 from api.service import Converter
+from api.status import VenueStatus
 from settings import Settings
 from storage.reader import SnapshotReader
 
 __all__ = ["create_app"]
 
-EXCHANGE = "binance"
 _JSON = "application/json"
 # Sanic refuses a second app with the same name in one process; tests build many.
 _instances = itertools.count()
@@ -66,10 +73,16 @@ def create_app(
     settings: Settings,
     *,
     reader: SnapshotReader | None = None,
+    readers: Mapping[str, SnapshotReader] | None = None,
     clock: Callable[[], int] = _now_ms,
     name: str | None = None,
 ) -> Sanic[Any, Any]:
-    """Build the API. Tests inject `reader` and `clock`; production passes neither."""
+    """Build the API. Tests inject readers and `clock`; production passes neither.
+
+    `readers` maps venues to their readers; `reader` alone stands for the
+    default venue's (or the first venue's when the default is best/average).
+    A venue without an injected reader reads `DATA_DIR/<venue>/`.
+    """
     app: Sanic[Any, Any] = Sanic(
         name or f"crypto_converter_{next(_instances)}",
         configure_logging=False,
@@ -78,13 +91,27 @@ def create_app(
     )
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = 64 * 1024  # GET only: no request needs a body
-    converter = Converter(
-        reader or SnapshotReader(settings.data_dir, EXCHANGE),
-        exchange=EXCHANGE,
-        max_age_ms=settings.quotes_max_age_ms,
-        retention_ms=settings.retention_ms,
-    )
-    document = build_document()
+    venues = settings.exchanges
+    given = dict(readers or {})
+    if reader is not None:
+        default = settings.default_exchange
+        given.setdefault(default if default in venues else venues[0], reader)
+    converters = {
+        venue: Converter(
+            given.get(venue) or SnapshotReader(settings.data_dir, venue),
+            exchange=venue,
+            max_age_ms=settings.quotes_max_age_ms,
+            retention_ms=settings.retention_ms,
+        )
+        for venue in venues
+    }
+    snapshots = [converter.snapshots for converter in converters.values()]
+    aggregator = Aggregator(snapshots, outlier_percent=settings.average_outlier_percent)
+    board = PriceBoard(snapshots, outlier_percent=settings.average_outlier_percent)
+    status = VenueStatus(snapshots, default_exchange=settings.default_exchange)
+    accepted = (*venues, *AGGREGATES)
+    default_exchange = settings.default_exchange
+    document = build_document(venues)
     openapi_body = orjson.dumps(document)
     page = render_page(document).encode()
     errors.install(app)
@@ -105,30 +132,56 @@ def create_app(
             content_type=_JSON,
         )
 
+    def cache_for(at_ms: int | None, quoted_ms: int | None, now: int) -> str:
+        if at_ms is None or quoted_ms is None or at_ms >= now - settings.quotes_max_age_ms:
+            return "no-cache"
+        # No snapshot at or before T can still appear once T is this far in the
+        # past (snapshots are written within SNAPSHOT_INTERVAL <= the max age),
+        # so the answer stands until retention deletes the snapshot it used.
+        left = (quoted_ms + settings.retention_ms - now) // 1000
+        return f"public, max-age={max(0, min(_HISTORY_MAX_AGE, left))}"
+
     @app.get("/convert")
     async def convert(request: Request) -> HTTPResponse:
         now = clock()
-        query = parse_convert_query(_query_string(request), now)
-        result = converter.convert(query, now)
-        cache = "no-cache"
-        if query.at_ms is not None and query.at_ms < now - settings.quotes_max_age_ms:
-            # No snapshot at or before T can still appear once T is this far in the
-            # past (snapshots are written within SNAPSHOT_INTERVAL <= the max age),
-            # so the answer stands until retention deletes the snapshot it used.
-            left = (result.quoted_ms + settings.retention_ms - now) // 1000
-            cache = f"public, max-age={max(0, min(_HISTORY_MAX_AGE, left))}"
-        return json(result.to_body(), cache=cache)
+        query = parse_convert_query(_query_string(request), now, exchanges=accepted)
+        exchange = query.exchange or default_exchange
+        converter = converters.get(exchange)
+        if converter is not None:
+            result = converter.convert(query, now)
+            return json(result.to_body(), cache=cache_for(query.at_ms, result.quoted_ms, now))
+        answer = aggregator.convert(query, exchange, now)
+        return json(answer.to_body(), cache=cache_for(query.at_ms, answer.quoted_ms, now))
+
+    @app.get("/prices")
+    async def prices(request: Request) -> HTTPResponse:
+        now = clock()
+        query = parse_prices_query(_query_string(request), now, venues=venues)
+        answer = board.prices(query, now)
+        return HTTPResponse(
+            answer.body,
+            headers={
+                "Cache-Control": cache_for(query.at_ms, answer.quoted_ms, now),
+                "Access-Control-Allow-Origin": "*",
+            },
+            content_type=_JSON,
+        )
+
+    @app.get("/exchanges")
+    async def exchanges(request: Request) -> HTTPResponse:
+        check_no_params(_query_string(request))
+        return json(status.exchanges(clock()))
 
     @app.get("/health")
     async def health(request: Request) -> HTTPResponse:
         check_no_params(_query_string(request))
-        status, body = converter.health(clock())
-        return json(body, status=status, cache="no-store")
+        code, body = status.health(clock())
+        return json(body, status=code, cache="no-store")
 
     @app.get("/currencies")
     async def currencies(request: Request) -> HTTPResponse:
-        check_no_params(_query_string(request))
-        return json(converter.currencies(clock()))
+        exchange = parse_exchange_query(_query_string(request), venues=venues)
+        return json(status.currencies(clock(), exchange))
 
     @app.get("/docs/openapi.json")
     async def openapi(request: Request) -> HTTPResponse:
@@ -149,7 +202,15 @@ def create_app(
         return json(
             {
                 "name": "crypto-converter",
-                "endpoints": ["/convert", "/health", "/currencies", "/docs", "/docs/openapi.json"],
+                "endpoints": [
+                    "/convert",
+                    "/prices",
+                    "/exchanges",
+                    "/health",
+                    "/currencies",
+                    "/docs",
+                    "/docs/openapi.json",
+                ],
             }
         )
 

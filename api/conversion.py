@@ -22,7 +22,7 @@ from decimal import (
 )
 from functools import cache
 
-from api.errors import RateBelowPrecisionError
+from api.exceptions import RateBelowPrecisionError
 
 RATE_PLACES = 12
 AMOUNT_PLACES = 6
@@ -51,13 +51,13 @@ def mid_price(bid: Decimal, ask: Decimal) -> Decimal:
     smallest = min(bid.as_tuple().exponent, ask.as_tuple().exponent)
     assert isinstance(smallest, int)  # finite, checked above
     prec = max(bid.adjusted(), ask.adjusted()) - smallest + 3
-    context = _context(prec, exact=True)
+    context = decimal_context(prec, exact=True)
     return context.multiply(context.add(bid, ask), _HALF)
 
 
 def direct_rate(mid: Decimal) -> Decimal:
     """Return the rate for base -> quote: ``mid`` rounded half-up to 12 places."""
-    return _round(mid, RATE_PLACES)
+    return round_half_up(mid, RATE_PLACES)
 
 
 def inverse_rate(mid: Decimal) -> Decimal:
@@ -74,20 +74,29 @@ def inverse_rate(mid: Decimal) -> Decimal:
     quantize gives the same result as rounding the exact reciprocal.
     Binance prices have at most 8 fraction digits, so 50 is what runs.
     """
-    _check_positive(mid, "mid")
-    exponent = mid.as_tuple().exponent
+    return round_half_up(reciprocal(mid), RATE_PLACES)
+
+
+def reciprocal(value: Decimal) -> Decimal:
+    """Return ``1 / value``, not rounded to places, at the precision `inverse_rate` explains.
+
+    At least 50 significant digits (the spec asks for >= 40), more for a value
+    with many fraction digits; rounding this to 12 places is `inverse_rate`.
+    """
+    _check_positive(value, "value")
+    exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite, checked above
     fraction_digits = max(-exponent, 0)
-    context = _context(max(_INVERSE_MIN_PREC, fraction_digits + 20))
-    return _round(context.divide(_ONE, mid), RATE_PLACES)
+    context = decimal_context(max(_INVERSE_MIN_PREC, fraction_digits + 20))
+    return context.divide(_ONE, value)
 
 
 def convert_amount(amount: Decimal, rate: Decimal) -> Decimal:
     """Return ``amount * rate`` rounded half-up to 6 places, from the exact product."""
     # A product of coefficients with a and b digits has at most a + b digits.
     prec = len(amount.as_tuple().digits) + len(rate.as_tuple().digits)
-    product = _context(prec, exact=True).multiply(amount, rate)
-    return _round(product, AMOUNT_PLACES)
+    product = decimal_context(prec, exact=True).multiply(amount, rate)
+    return round_half_up(product, AMOUNT_PLACES)
 
 
 def format_fixed(value: Decimal, places: int) -> str:
@@ -98,7 +107,7 @@ def format_fixed(value: Decimal, places: int) -> str:
     """
     if not value.is_finite():
         raise ValueError(f"cannot format a non-finite decimal: {value}")
-    rounded = _round(value, places)
+    rounded = round_half_up(value, places)
     if rounded.is_zero():
         rounded = rounded.copy_abs()  # no "-0.000000" for tiny negatives
     return f"{rounded:f}"
@@ -126,21 +135,23 @@ def convert(amount: Decimal, bid: Decimal, ask: Decimal, *, inverted: bool) -> C
 def same_currency(amount: Decimal) -> Conversion:
     """Convert a currency into itself: rate exactly 1, amount unchanged (6 places)."""
     return Conversion(
-        amount=_round(amount, AMOUNT_PLACES), rate=_round(_ONE, RATE_PLACES), inverted=False
+        amount=round_half_up(amount, AMOUNT_PLACES),
+        rate=round_half_up(_ONE, RATE_PLACES),
+        inverted=False,
     )
 
 
-def _round(value: Decimal, places: int) -> Decimal:
+def round_half_up(value: Decimal, places: int) -> Decimal:
     """Quantize half-up to ``places`` fraction digits, whatever the size of ``value``."""
     # The result has at most (adjusted + 1) integer digits, one more if rounding
     # carries (9.99... -> 10.00...), plus ``places``: size the context for that,
     # so 10**15 times a large rate still formats exactly.
     prec = max(value.adjusted(), 0) + places + 2
-    return value.quantize(Decimal((0, (1,), -places)), context=_context(prec))
+    return value.quantize(Decimal((0, (1,), -places)), context=decimal_context(prec))
 
 
 @cache  # Contexts are only read (flags aside, which never change a result)
-def _context(prec: int, *, exact: bool = False) -> Context:
+def decimal_context(prec: int, *, exact: bool = False) -> Context:
     """A context of ``prec`` digits and the widest exponent range, independent of globals.
 
     ``exact`` traps Inexact: the steps the spec calls exact size their precision

@@ -7,9 +7,11 @@ the service must be browsable on machines with no internet access.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
-from api.errors import ALL_ERRORS
+from api.exceptions import ALL_ERRORS
+from api.schemas import schemas
 
 __all__ = ["build_document", "render_page"]
 
@@ -27,28 +29,61 @@ def _error_responses(*statuses: int) -> dict[str, Any]:
     return out
 
 
-def _param(name: str, required: bool, description: str, example: str) -> dict[str, Any]:
+def _param(
+    name: str,
+    required: bool,
+    description: str,
+    example: str,
+    enum: list[str] | None = None,
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if enum is not None:
+        schema["enum"] = enum
     return {
         "name": name,
         "in": "query",
         "required": required,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema,
         "example": example,
     }
 
 
-def build_document(version: str = "0.1.0") -> dict[str, Any]:
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_TIMESTAMP = (
+    "Use the quotes in force then (each venue's newest snapshot at or before it, never a "
+    "later one): unix seconds (integer or decimal) or ISO 8601 (Z, an offset, or no zone = UTC)."
+)
+
+
+def build_document(venues: Sequence[str] = ("binance",), version: str = "0.1.0") -> dict[str, Any]:
+    """The OpenAPI 3 document; `venues` are the configured venues (EXCHANGES), in order."""
     code = "Currency code, case-insensitive; letters and digits, 1-20 characters."
+    names = ", ".join(venues)
+    conversion = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Conversion"},
+            {"$ref": "#/components/schemas/AverageConversion"},
+            {"$ref": "#/components/schemas/BestConversion"},
+        ]
+    }
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "Crypto Converter",
             "version": version,
             "description": (
-                "Exact conversions between crypto currencies from Binance top-of-book quotes "
-                "(mid price), latest or as of a past moment. Amounts are strings with 6 "
-                "fraction digits, rates with 12, rounded half-up."
+                f"Exact conversions between crypto currencies from the top-of-book quotes of "
+                f"{names}: one venue's mid price, the best executable price across venues, or "
+                "the cross-venue average (outliers dropped), latest or as of a past moment; and "
+                "a board of every pair's prices. Amounts are strings with 6 fraction digits, "
+                "rates with 12, rounded half-up."
             ),
         },
         "paths": {
@@ -64,40 +99,92 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
                         ),
                         _param("from", True, code, "BTC"),
                         _param("to", True, code, "USDT"),
+                        _param("timestamp", False, _TIMESTAMP, "2026-11-21T12:00:00Z"),
                         _param(
-                            "timestamp",
+                            "exchange",
                             False,
-                            "Convert with the quotes in force then: unix seconds (integer or "
-                            "decimal) or ISO 8601 (Z, an offset, or no zone = UTC).",
-                            "2026-11-21T12:00:00Z",
+                            f"A venue ({names}): its mid price; `best`: the venue paying the "
+                            "most (bid selling the base, 1/ask buying it); `average`: the mean "
+                            "of the venues' mids, dropping any more than AVERAGE_OUTLIER_PERCENT "
+                            "from their median (3+ venues). Case-insensitive; default "
+                            "DEFAULT_EXCHANGE. Anything else is 400 invalid_parameter whose "
+                            "details.accepted lists the values.",
+                            "average",
+                            [*venues, "best", "average"],
                         ),
                     ],
                     "responses": {
                         "200": {
-                            "description": "The conversion",
-                            "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Conversion"}
-                                }
-                            },
+                            "description": "The conversion (shape depends on `exchange`)",
+                            "content": {"application/json": {"schema": conversion}},
                         },
                         **_error_responses(400, 404, 422, 503),
                     },
                 }
             },
+            "/prices": {
+                "get": {
+                    "summary": "The price board: every pair of every usable venue, from the store",
+                    "parameters": [
+                        _param(
+                            "pair",
+                            False,
+                            "BASE/QUOTE, BASE-QUOTE or BASE_QUOTE, case-insensitive, in the "
+                            "orientation the venues list it (404 pair_not_found otherwise, "
+                            "with the listed orientation in the message and details.listed_as).",
+                            "BTC-USDT",
+                        ),
+                        _param(
+                            "exchange",
+                            False,
+                            f"One venue ({names}) only, without the average; 503 when it is "
+                            "outdated or has no data.",
+                            "binance",
+                            list(venues),
+                        ),
+                        _param("timestamp", False, _TIMESTAMP, "2026-11-21T12:00:00Z"),
+                    ],
+                    "responses": {
+                        "200": _json("PriceBoard", "The board"),
+                        **_error_responses(400, 404, 503),
+                    },
+                }
+            },
+            "/exchanges": {
+                "get": {
+                    "summary": "Every configured venue: freshness, pairs, currencies, snapshots",
+                    "responses": {
+                        "200": _json("Exchanges", "One block per venue"),
+                        **_error_responses(400),
+                    },
+                }
+            },
             "/health": {
                 "get": {
-                    "summary": "Freshness of the newest snapshot (200 ok, 503 outdated/no_data)",
+                    "summary": "200 ok (every venue fresh) or degraded (the default still "
+                    "answers); 503 outdated/no_data when the default exchange cannot answer",
                     "responses": {
-                        "200": {"description": "Quotes are fresh"},
-                        "503": {"description": "Quotes are outdated, or there are none"},
+                        "200": _json("Health", "The default exchange can answer"),
+                        "503": _json("Health", "The default exchange cannot answer"),
                     },
                 }
             },
             "/currencies": {
                 "get": {
-                    "summary": "Sorted currency codes quotable in the newest snapshot",
-                    "responses": {"200": {"description": "The codes"}, **_error_responses(503)},
+                    "summary": "Sorted union of the codes in the venues' newest snapshots",
+                    "parameters": [
+                        _param(
+                            "exchange",
+                            False,
+                            f"One venue ({names}) only.",
+                            "binance",
+                            list(venues),
+                        )
+                    ],
+                    "responses": {
+                        "200": _json("Currencies", "The codes, with each venue's age"),
+                        **_error_responses(400, 503),
+                    },
                 }
             },
             "/docs/openapi.json": {
@@ -119,33 +206,7 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
                 }
             },
         },
-        "components": {
-            "schemas": {
-                "Conversion": {
-                    "type": "object",
-                    "required": ["amount", "rate", "from", "to", "quoted_at"],
-                    "properties": {
-                        "amount": {"type": "string", "example": "97500.022500"},
-                        "rate": {"type": "string", "example": "65000.015000000000"},
-                        "from": {"type": "string", "example": "BTC"},
-                        "to": {"type": "string", "example": "USDT"},
-                        "quoted_at": {"type": "string", "example": "2026-11-21T23:36:00.123Z"},
-                        "exchange": {"type": "string", "example": "binance"},
-                        "symbol": {"type": "string", "nullable": True, "example": "BTCUSDT"},
-                        "inverted": {"type": "boolean"},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {"type": "string", "enum": [e.code for e in ALL_ERRORS]},
-                        "message": {"type": "string"},
-                        "details": {"type": "object"},
-                    },
-                },
-            }
-        },
+        "components": {"schemas": schemas(list(venues))},
     }
 
 

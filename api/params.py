@@ -1,26 +1,40 @@
 """Parse and validate query strings into values; pure, no clock (``now_ms`` is passed in).
 
 Every function here raises only ``ApiError`` subclasses, whatever the input,
-so a hostile query string can never turn into a 500.
+so a hostile query string can never turn into a 500. Which venues exist is
+configuration, so the values ``exchange`` may take are passed in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, unquote_plus
 
-from api.errors import (
-    InvalidAmountError,
-    InvalidParameterError,
-    InvalidTimestampError,
-    MissingParameterError,
-)
+from api.exceptions import InvalidAmountError, InvalidParameterError, MissingParameterError
+from api.timestamps import parse_timestamp
 
-CONVERT_PARAMETERS = ("amount", "from", "to", "timestamp")
+__all__ = [
+    "CONVERT_PARAMETERS",
+    "PRICES_PARAMETERS",
+    "ConvertQuery",
+    "PricesQuery",
+    "check_no_params",
+    "pair_name",
+    "parse_amount",
+    "parse_code",
+    "parse_convert_query",
+    "parse_exchange_query",
+    "parse_pair",
+    "parse_prices_query",
+    "parse_timestamp",
+]
+
+CONVERT_PARAMETERS = ("amount", "from", "to", "timestamp", "exchange")
 REQUIRED_PARAMETERS = ("amount", "from", "to")
+PRICES_PARAMETERS = ("pair", "exchange", "timestamp")
 
 # Names are echoed back in error details; cap them so a client cannot make
 # us reflect a kilobyte of its own input.
@@ -35,23 +49,9 @@ _AMOUNT_LIMIT = 10**15  # "at most 15 integer digits", counted on the value
 _AMOUNT_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
 
 _CODE_RE = re.compile(r"[A-Za-z0-9]{1,20}")
-
-_MAX_TIMESTAMP_LENGTH = 64
-_MAX_FUTURE_MS = 5_000
-# Unix seconds: 11 integer digits reach year 5138, beyond any sane request;
-# 9 fraction digits is nanoseconds, enough for any clock a client prints.
-_UNIX_RE = re.compile(r"([0-9]{1,11})(?:\.([0-9]{1,9}))?")
-# The ISO 8601 shapes we accept, checked before datetime.fromisoformat, which
-# on 3.11 also takes week dates and any character as the date/time separator.
-# A space may stand for "T" and for "+" in the offset, because an unencoded
-# "+" in a query string decodes to a space ("...T12:00:00+02:00" -> " 02:00").
-_ISO_RE = re.compile(
-    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
-    r"(?:[Tt ](?P<hm>[0-9]{2}:[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.(?P<fraction>[0-9]{1,9}))?)?"
-    r"(?:[Zz]|(?P<sign>[-+ ])(?P<oh>[0-9]{2})(?::?(?P<om>[0-9]{2}))?)?)?"
-)
-_EPOCH = datetime(1970, 1, 1)  # naive on purpose: compared with naive local parts
-_MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999_000) - _EPOCH) // timedelta(milliseconds=1)
+# BTC/USDT, btc-usdt or BTC_USDT: "/" is the board's own spelling, "-" and "_"
+# spare clients from percent-encoding it (and are what OKX and others print).
+_PAIR_RE = re.compile(r"([A-Za-z0-9]{1,20})[/_-]([A-Za-z0-9]{1,20})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,39 +62,86 @@ class ConvertQuery:
     from_code: str  # upper-cased
     to_code: str  # upper-cased
     at_ms: int | None  # requested time as UTC milliseconds, floored; None = latest
+    exchange: str | None = None  # lower-cased venue, "best" or "average"; None = the default
 
 
-def parse_convert_query(query_string: str, now_ms: int) -> ConvertQuery:
-    """Parse the raw ``/convert`` query string, e.g. ``amount=1.5&from=btc&to=usdt``."""
-    pairs = _pairs(query_string)
-    for name, _ in pairs:
-        if name not in CONVERT_PARAMETERS:
-            shown = _shown(name)
-            raise InvalidParameterError(
-                f"Unknown query parameter {shown!r}; "
-                "the accepted ones are amount, from, to and timestamp.",
-                parameter=shown,
-            )
-    values: dict[str, str] = {}
-    for name, value in pairs:
-        if name in values:
-            raise InvalidParameterError(
-                f"Query parameter {name!r} is given more than once.", parameter=name
-            )
-        values[name] = value
-    for name, value in values.items():
-        if not value:
-            raise InvalidParameterError(f"Query parameter {name!r} is empty.", parameter=name)
+@dataclass(frozen=True, slots=True)
+class PricesQuery:
+    """A validated ``GET /prices`` query; every part optional."""
+
+    pair: tuple[str, str] | None  # (base, quote), upper-cased, as the venues list it
+    exchange: str | None  # a configured venue, lower-cased
+    at_ms: int | None
+
+
+def parse_convert_query(
+    query_string: str, now_ms: int, *, exchanges: Sequence[str]
+) -> ConvertQuery:
+    """Parse the raw ``/convert`` query string, e.g. ``amount=1.5&from=btc&to=usdt``.
+
+    ``exchanges`` are the values ``exchange`` may take (the configured venues,
+    ``best`` and ``average``), in the order the error message lists them.
+    """
+    values = _values(query_string, CONVERT_PARAMETERS)
     for name in REQUIRED_PARAMETERS:
         if name not in values:
             raise MissingParameterError(f"Query parameter {name!r} is required.", parameter=name)
     raw_timestamp = values.get("timestamp")
+    raw_exchange = values.get("exchange")
     return ConvertQuery(
         amount=parse_amount(values["amount"]),
         from_code=parse_code(values["from"], "from"),
         to_code=parse_code(values["to"], "to"),
         at_ms=None if raw_timestamp is None else parse_timestamp(raw_timestamp, now_ms),
+        exchange=None if raw_exchange is None else parse_exchange(raw_exchange, exchanges),
     )
+
+
+def parse_prices_query(query_string: str, now_ms: int, *, venues: Sequence[str]) -> PricesQuery:
+    """Parse the raw ``/prices`` query string, e.g. ``pair=btc-usdt&exchange=kraken``."""
+    values = _values(query_string, PRICES_PARAMETERS)
+    raw_pair, raw_exchange = values.get("pair"), values.get("exchange")
+    raw_timestamp = values.get("timestamp")
+    return PricesQuery(
+        pair=None if raw_pair is None else parse_pair(raw_pair),
+        exchange=None if raw_exchange is None else parse_exchange(raw_exchange, venues),
+        at_ms=None if raw_timestamp is None else parse_timestamp(raw_timestamp, now_ms),
+    )
+
+
+def parse_exchange_query(query_string: str, *, venues: Sequence[str]) -> str | None:
+    """Parse a query whose only (optional) parameter is ``exchange``, e.g. ``/currencies``."""
+    raw = _values(query_string, ("exchange",)).get("exchange")
+    return None if raw is None else parse_exchange(raw, venues)
+
+
+def parse_exchange(raw: str, accepted: Sequence[str]) -> str:
+    """Lower-case ``raw`` and check it is one of ``accepted``; the error lists them."""
+    value = raw.lower()
+    if value not in accepted:
+        raise InvalidParameterError(
+            f"Query parameter 'exchange' must be one of {', '.join(accepted)}.",
+            parameter="exchange",
+            accepted=list(accepted),
+        )
+    return value
+
+
+def pair_name(base: str, quote: str) -> str:
+    """``("BTC", "USDT")`` -> ``"BTC/USDT"``: how the board names a pair."""
+    return f"{base}/{quote}"
+
+
+def parse_pair(raw: str) -> tuple[str, str]:
+    """``btc/usdt``, ``BTC-USDT`` or ``btc_usdt`` -> ``("BTC", "USDT")``."""
+    match = _PAIR_RE.fullmatch(raw)
+    if match is None:
+        raise InvalidParameterError(
+            "Query parameter 'pair' must be BASE/QUOTE, BASE-QUOTE or BASE_QUOTE, "
+            "each code 1 to 20 ASCII letters or digits.",
+            parameter="pair",
+        )
+    return match.group(1).upper(), match.group(2).upper()
 
 
 def check_no_params(query_string: str) -> None:
@@ -138,74 +185,6 @@ def parse_code(raw: str, parameter: str) -> str:
     return raw.upper()
 
 
-def parse_timestamp(raw: str, now_ms: int) -> int:
-    """Parse unix seconds or ISO 8601 into UTC milliseconds, floored.
-
-    Flooring means a snapshot taken at millisecond ``m`` is "at or before T"
-    exactly when ``m <= parse_timestamp(T)``. Accepted: ``1700000000``,
-    ``1700000000.5``, ``2026-11-21``, ``2026-11-21T12:00:00Z``,
-    ``2026-11-21T12:00:00.123+02:00`` and ``2026-11-21T12:00:00`` (UTC).
-    """
-    at_ms = _timestamp_ms(raw) if len(raw) <= _MAX_TIMESTAMP_LENGTH else None
-    if at_ms is None:
-        raise _timestamp_error(
-            "The timestamp must be unix seconds (e.g. 1700000000.5) "
-            "or ISO 8601 (e.g. 2026-11-21T12:00:00Z)."
-        )
-    if not 0 <= at_ms <= _MAX_MS:
-        raise _timestamp_error(
-            "The timestamp is out of range (before 1970 or after the year 9999)."
-        )
-    if at_ms > now_ms + _MAX_FUTURE_MS:
-        raise _timestamp_error(
-            "The timestamp is more than 5 seconds in the future.",
-            timestamp=_iso_ms(at_ms),
-            now=_iso_ms(now_ms),
-            max_future_seconds=_MAX_FUTURE_MS // 1000,
-        )
-    return at_ms
-
-
-def _timestamp_ms(raw: str) -> int | None:
-    """Return the floored UTC milliseconds of ``raw``, or None when it does not parse."""
-    unix = _UNIX_RE.fullmatch(raw)
-    if unix is not None:
-        # Integer arithmetic on the digits: exact, and truncating the fraction
-        # to 3 digits is the floor because the value is never negative.
-        return int(unix.group(1)) * 1000 + _fraction_ms(unix.group(2))
-    iso = _ISO_RE.fullmatch(raw)
-    if iso is None:
-        return None
-    # fromisoformat only sees "YYYY-MM-DDTHH:MM[:SS]", whose calendar it checks;
-    # the fraction and the offset we handle ourselves, exactly.
-    core = iso["date"] if iso["hm"] is None else f"{iso['date']}T{iso['hm']}:{iso['s'] or '00'}"
-    try:
-        local = datetime.fromisoformat(core)
-    except ValueError:
-        return None
-    offset_ms = 0
-    if iso["sign"] is not None:
-        hours, minutes = int(iso["oh"]), int(iso["om"] or "0")
-        if hours > 23 or minutes > 59:
-            return None
-        offset_ms = (hours * 60 + minutes) * 60_000 * (-1 if iso["sign"] == "-" else 1)
-    local_ms = (local - _EPOCH) // timedelta(milliseconds=1)
-    return local_ms + _fraction_ms(iso["fraction"]) - offset_ms
-
-
-def _fraction_ms(fraction: str | None) -> int:
-    """Milliseconds in a fraction-of-second digit string, truncated (= floored)."""
-    return int((fraction or "").ljust(3, "0")[:3])
-
-
-def _iso_ms(ms: int) -> str:
-    """Format UTC milliseconds like the API's ``quoted_at``; raw number if out of range."""
-    if not 0 <= ms <= _MAX_MS:
-        return str(ms)
-    moment = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=ms)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _pairs(query_string: str) -> list[tuple[str, str]]:
     """Split a raw query string into decoded (name, value) pairs, in order.
 
@@ -233,6 +212,33 @@ def _pairs(query_string: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _values(query_string: str, accepted: tuple[str, ...]) -> dict[str, str]:
+    """Name -> value, refusing unknown, repeated and empty parameters (naming them)."""
+    pairs = _pairs(query_string)
+    for name, _ in pairs:
+        if name not in accepted:
+            shown = _shown(name)
+            raise InvalidParameterError(
+                f"Unknown query parameter {shown!r}; the accepted ones are {_listed(accepted)}.",
+                parameter=shown,
+            )
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        if name in values:
+            raise InvalidParameterError(
+                f"Query parameter {name!r} is given more than once.", parameter=name
+            )
+        values[name] = value
+    for name, value in values.items():
+        if not value:
+            raise InvalidParameterError(f"Query parameter {name!r} is empty.", parameter=name)
+    return values
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _shown(name: str) -> str:
     """A client-supplied name, cut short enough to echo back safely."""
     return name[:_MAX_SHOWN_NAME]
@@ -240,7 +246,3 @@ def _shown(name: str) -> str:
 
 def _amount_error(message: str) -> InvalidAmountError:
     return InvalidAmountError(message, parameter="amount")
-
-
-def _timestamp_error(message: str, **details: object) -> InvalidTimestampError:
-    return InvalidTimestampError(message, parameter="timestamp", **details)

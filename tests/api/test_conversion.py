@@ -22,7 +22,7 @@ from api.conversion import (
     mid_price,
     same_currency,
 )
-from api.errors import RateBelowPrecisionError
+from api.exceptions import RateBelowPrecisionError
 
 AMOUNT_RE = re.compile(r"[0-9]+\.[0-9]{6}")
 RATE_RE = re.compile(r"[0-9]+\.[0-9]{12}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.errors import (
+from api.exceptions import (
     ALL_ERRORS,
     ApiError,
     InvalidParameterError,

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.errors import ALL_ERRORS
+from api.exceptions import ALL_ERRORS
 from settings import Settings
 from storage.model import Quote, format_iso_ms
 from tests.api.conftest import DAY_MS, Store, quote, recorded_quotes

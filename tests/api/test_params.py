@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.errors import (
+from api.exceptions import (
     ApiError,
     InvalidAmountError,
     InvalidParameterError,
@@ -26,10 +27,13 @@ from api.params import (
     parse_amount,
     parse_code,
     parse_convert_query,
-    parse_timestamp,
 )
+from api.timestamps import parse_timestamp
 
 NOW_MS = 1_795_000_000_000  # 2026-11-18T09:46:40Z
+# What `exchange` may take with EXCHANGES=binance,kraken (tests of it: test_params_venues.py).
+EXCHANGES = ("binance", "kraken", "best", "average")
+convert_query = functools.partial(parse_convert_query, exchanges=EXCHANGES)
 BASE = "amount=1&from=btc&to=usdt"
 
 
@@ -43,14 +47,14 @@ def utc_ms(year: int, month: int, day: int, hour: int, minute: int, second: int)
 
 def test_valid_query_is_normalised() -> None:
     """Codes are upper-cased, the amount is exact and no timestamp means latest."""
-    assert parse_convert_query("amount=1.5&from=btc&to=UsDt", NOW_MS) == ConvertQuery(
+    assert convert_query("amount=1.5&from=btc&to=UsDt", NOW_MS) == ConvertQuery(
         amount=Decimal("1.5"), from_code="BTC", to_code="USDT", at_ms=None
     )
 
 
 def test_query_with_timestamp() -> None:
     """A timestamp parameter becomes floored UTC milliseconds."""
-    query = parse_convert_query(BASE + "&timestamp=1700000000.5", NOW_MS)
+    query = convert_query(BASE + "&timestamp=1700000000.5", NOW_MS)
     assert query.at_ms == 1_700_000_000_500
 
 
@@ -78,26 +82,26 @@ def test_query_errors_name_the_parameter(
 ) -> None:
     """Each unknown, repeated, empty, missing or malformed parameter is named in details."""
     with pytest.raises(error) as caught:
-        parse_convert_query(query_string, NOW_MS)
+        convert_query(query_string, NOW_MS)
     assert caught.value.details["parameter"] == parameter
 
 
 def test_unknown_beats_repeated_beats_empty_beats_missing() -> None:
     """Checks run in spec order: unknown, repeated, empty, then missing."""
     with pytest.raises(InvalidParameterError) as unknown:
-        parse_convert_query("amount=&amount=&zz=1", NOW_MS)
+        convert_query("amount=&amount=&zz=1", NOW_MS)
     assert unknown.value.details == {"parameter": "zz"}
     with pytest.raises(InvalidParameterError) as repeated:
-        parse_convert_query("from=&amount=1&amount=1", NOW_MS)
+        convert_query("from=&amount=1&amount=1", NOW_MS)
     assert repeated.value.details == {"parameter": "amount"}
     with pytest.raises(InvalidParameterError, match="empty"):
-        parse_convert_query("to=", NOW_MS)
+        convert_query("to=", NOW_MS)
 
 
 def test_unknown_name_is_truncated() -> None:
     """A huge unknown name is echoed back cut to 64 characters."""
     with pytest.raises(InvalidParameterError) as caught:
-        parse_convert_query("x" * 1000 + "=1&" + BASE, NOW_MS)
+        convert_query("x" * 1000 + "=1&" + BASE, NOW_MS)
     assert caught.value.details["parameter"] == "x" * 64
     assert len(caught.value.message) < 200
 
@@ -105,13 +109,13 @@ def test_unknown_name_is_truncated() -> None:
 def test_undecodable_name_is_named_with_replacement() -> None:
     """Invalid UTF-8 in a name is an invalid_parameter, not a crash."""
     with pytest.raises(InvalidParameterError) as caught:
-        parse_convert_query("%C3=1&" + BASE, NOW_MS)
+        convert_query("%C3=1&" + BASE, NOW_MS)
     assert caught.value.details["parameter"] == "\ufffd"
 
 
 def test_percent_encoding_and_plus_are_decoded() -> None:
     """Values are form-decoded: %-escapes and '+' (a space) are understood."""
-    query = parse_convert_query(
+    query = convert_query(
         "amount=%31&from=%62tc&to=usdt&timestamp=2026-11-21T12:00:00%2B02:00", NOW_MS + 10**10
     )
     assert (query.amount, query.from_code, query.at_ms) == (
@@ -351,7 +355,7 @@ def test_parsers_total_on_any_text(raw: str, now_ms: int) -> None:
     only_api_errors(parse_amount, raw)
     only_api_errors(parse_code, raw, "from")
     only_api_errors(parse_timestamp, raw, now_ms)
-    only_api_errors(parse_convert_query, raw, now_ms)
+    only_api_errors(convert_query, raw, now_ms)
     only_api_errors(check_no_params, raw)
 
 
@@ -377,7 +381,7 @@ def test_query_total_on_near_valid(pairs: list[tuple[str, str]], encode: bool) -
         query_string = urlencode(pairs)
     else:
         query_string = "&".join(f"{name}={value}" for name, value in pairs)
-    only_api_errors(parse_convert_query, query_string, NOW_MS)
+    only_api_errors(convert_query, query_string, NOW_MS)
 
 
 @settings(max_examples=200)
@@ -397,6 +401,6 @@ def test_query_round_trips(
     query_string = "&".join(
         f"{field[0]}={quote(field[1])}" for field in (fields[i] for i in order) if field
     )
-    assert parse_convert_query(query_string, NOW_MS) == ConvertQuery(
+    assert convert_query(query_string, NOW_MS) == ConvertQuery(
         amount=amount, from_code=codes[0].upper(), to_code=codes[1].upper(), at_ms=at_ms
     )

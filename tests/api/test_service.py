@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from api.errors import (
+from api.exceptions import (
     PairNotFoundError,
     QuotesNotFoundError,
     QuotesOutdatedError,
@@ -23,8 +23,10 @@ from api.errors import (
     RateBelowPrecisionError,
     UnknownCurrencyError,
 )
-from api.params import ConvertQuery, parse_timestamp
+from api.params import ConvertQuery
 from api.service import ConversionResult, Converter
+from api.status import VenueStatus
+from api.timestamps import parse_timestamp
 from storage.lock import LOCK_NAME
 from storage.model import Quote, format_iso_ms
 from storage.writer import TEMP_PREFIX
@@ -43,6 +45,11 @@ BTCUSDT = quote("BTCUSDT", "BTC", "USDT", "65000.01", "65000.02")  # mid 65000.0
 ETHBTC = quote("ETHBTC", "ETH", "BTC", "0.07041400", "0.07041500")
 SHIBUSDT = quote("SHIBUSDT", "SHIB", "USDT", "0.00001012", "0.00001013")
 QUOTES = (BTCUSDT, ETHBTC, SHIBUSDT)
+
+
+def status_of(store: Store) -> VenueStatus:
+    """The status endpoints over this one-venue store, binance the default."""
+    return VenueStatus([store.converter().snapshots], default_exchange="binance")
 
 
 def query(amount: str, src: str, dst: str, at_ms: int | None = None) -> ConvertQuery:
@@ -173,7 +180,7 @@ def test_pair_not_found_when_no_symbol_joins(store: Store, clock: FixedClock) ->
     store.write(clock.ms, QUOTES)
     with pytest.raises(PairNotFoundError) as info:
         store.converter().convert(query("1", "ETH", "USDT"), clock.ms)
-    assert info.value.details == {"from": "ETH", "to": "USDT"}
+    assert info.value.details == {"from": "ETH", "to": "USDT", "exchange": "binance"}
 
 
 @pytest.mark.parametrize(
@@ -217,6 +224,7 @@ def test_latest_one_ms_past_max_age_is_outdated(store: Store, clock: FixedClock)
     with pytest.raises(QuotesOutdatedError) as info:
         store.converter().convert(query("1", "BTC", "USDT"), clock.ms)
     assert info.value.details == {
+        "exchange": "binance",
         "quoted_at": format_iso_ms(quoted),
         "age_seconds": 60.001,
         "max_age_seconds": 60.0,
@@ -472,7 +480,7 @@ def test_only_corrupt_file_in_force_is_not_found(store: Store) -> None:
 def test_health_ok_up_to_max_age(store: Store, clock: FixedClock) -> None:
     """Health is 200 ok while the newest snapshot is at most the max age old."""
     store.write(clock.ms - MAX_AGE_MS, QUOTES)
-    status, body = store.converter().health(clock.ms)
+    status, body = status_of(store).health(clock.ms)
     assert status == 200
     assert body["status"] == "ok"
     assert body["quoted_at"] == format_iso_ms(clock.ms - MAX_AGE_MS)
@@ -483,13 +491,13 @@ def test_health_ok_up_to_max_age(store: Store, clock: FixedClock) -> None:
 def test_health_outdated_past_max_age(store: Store, clock: FixedClock) -> None:
     """Health is 503 outdated one millisecond past the max age."""
     store.write(clock.ms - MAX_AGE_MS - 1, QUOTES)
-    status, body = store.converter().health(clock.ms)
+    status, body = status_of(store).health(clock.ms)
     assert (status, body["status"], body["age_seconds"]) == (503, "outdated", 60.001)
 
 
 def test_health_no_data(store: Store, clock: FixedClock) -> None:
     """Health is 503 no_data with zero snapshots when the store is empty."""
-    status, body = store.converter().health(clock.ms)
+    status, body = status_of(store).health(clock.ms)
     assert (status, body["status"], body["snapshots"]) == (503, "no_data", 0)
 
 
@@ -497,6 +505,6 @@ def test_currencies_sorted_from_newest(store: Store, clock: FixedClock) -> None:
     """Currencies are the newest snapshot's codes, sorted, with its quoted_at."""
     store.write(clock.ms - 5 * SECOND_MS, [quote("OLDBTC", "OLD", "BTC", "1", "1")])
     store.write(clock.ms - SECOND_MS, QUOTES)
-    body = store.converter().currencies(clock.ms)
+    body = status_of(store).currencies(clock.ms)
     assert body["currencies"] == ["BTC", "ETH", "SHIB", "USDT"]
     assert body["quoted_at"] == format_iso_ms(clock.ms - SECOND_MS)

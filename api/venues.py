@@ -1,0 +1,162 @@
+"""Maths across venues: venue rates, the outlier rule, the average, the best venue.
+
+Pure functions on ``Decimal`` values, in the order of the rules they implement
+(the README's "average" and "best" sections): no snapshot, no clock, no venue
+names. Rates here are *not* rounded to 12 places; callers round once, at the
+end, half-up, like every other rate the API returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+from api.conversion import decimal_context, mid_price, reciprocal
+
+__all__ = [
+    "Average",
+    "average",
+    "best_index",
+    "executable_rate",
+    "format_plain",
+    "mean",
+    "median",
+    "outliers",
+    "top_of_book_quantity",
+    "venue_rate",
+]
+
+# Digits beyond the sum's own for the division in `mean` (see there).
+_MEAN_GUARD_DIGITS = 20
+_MEAN_MIN_PREC = 50
+
+
+def venue_rate(bid: Decimal, ask: Decimal, *, inverted: bool) -> Decimal:
+    """The mid (direct) or ``1 / mid`` (inverse, >= 50 significant digits), unrounded.
+
+    Rounded to 12 places this is exactly the single-venue rate, so a venue on
+    its own and an "average" of that one venue agree to the digit.
+    """
+    mid = mid_price(bid, ask)
+    return reciprocal(mid) if inverted else mid
+
+
+def executable_rate(bid: Decimal, ask: Decimal, *, inverted: bool) -> Decimal:
+    """What one unit of ``from`` fetches at the top of the book, unrounded.
+
+    Selling the base (direct symbol) hits the bid; buying the base with the
+    quote (inverse) lifts the ask, so one unit of the quote buys ``1 / ask``.
+    """
+    return reciprocal(ask) if inverted else bid
+
+
+def top_of_book_quantity(
+    bid_qty: Decimal | None, ask: Decimal, ask_qty: Decimal | None, *, inverted: bool
+) -> Decimal | None:
+    """How much of ``from`` the best level takes: ``bid_qty``, or ``ask_qty * ask`` (exact).
+
+    ``None`` when the snapshot has no sizes (schema 1 files).
+    """
+    if not inverted:
+        return bid_qty
+    if ask_qty is None:
+        return None
+    prec = len(ask_qty.as_tuple().digits) + len(ask.as_tuple().digits)
+    return decimal_context(prec, exact=True).multiply(ask_qty, ask)
+
+
+def format_plain(value: Decimal) -> str:
+    """An exact decimal in plain notation without trailing fraction zeros: ``0.0015``, ``120``."""
+    text = f"{value:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def median(rates: Sequence[Decimal]) -> Fraction:
+    """The median, exactly (the mean of the two middle values for an even count)."""
+    if not rates:
+        raise ValueError("the median of no rates is undefined")
+    ordered = sorted(rates)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return Fraction(ordered[middle])
+    return (Fraction(ordered[middle - 1]) + Fraction(ordered[middle])) / 2
+
+
+def outliers(rates: Sequence[Decimal], percent: Decimal) -> tuple[bool, ...]:
+    """Which rates lie more than ``percent`` % away from the median; none with 1 or 2 rates.
+
+    With two venues there is no majority to say which one is wrong, so both
+    stay. The comparison is done in exact fractions: it decides which venues
+    count, so a rounding at the boundary must not decide it instead.
+    """
+    if len(rates) < 3:
+        return (False,) * len(rates)
+    middle = median(rates)
+    limit = middle * Fraction(percent) / 100
+    return tuple(abs(Fraction(rate) - middle) > limit for rate in rates)
+
+
+def mean(rates: Sequence[Decimal]) -> Decimal:
+    """The arithmetic mean, close enough to exact that rounding it to 12 places is exact.
+
+    The sum is exact (its context is sized from the operands and traps
+    Inexact). The division runs at the sum's digits + 20: a quotient with a
+    finite expansion then comes out exactly, and one without cannot be a
+    12-place tie, and lies at least 10**min(e, -13) / n from any tie (e the
+    sum's exponent), far more than the division's error of 0.5 * 10**(e - 20).
+    So rounding this half-up gives the correctly rounded mean.
+    """
+    if not rates:
+        raise ValueError("the mean of no rates is undefined")
+    if len(rates) == 1:
+        return rates[0]
+    exponents = [_exponent(rate) for rate in rates]
+    width = max(rate.adjusted() for rate in rates) - min(exponents) + 1
+    context = decimal_context(width + len(str(len(rates))) + 1, exact=True)
+    total = Decimal(0)
+    for rate in rates:
+        total = context.add(total, rate)
+    prec = max(_MEAN_MIN_PREC, len(total.as_tuple().digits) + _MEAN_GUARD_DIGITS)
+    return decimal_context(prec).divide(total, len(rates))
+
+
+@dataclass(frozen=True, slots=True)
+class Average:
+    """The mean of the kept rates, and which rates were dropped as outliers."""
+
+    rate: Decimal  # unrounded
+    dropped: tuple[bool, ...]  # parallel to the input: True = outlier, left out
+
+
+def average(rates: Sequence[Decimal], percent: Decimal) -> Average:
+    """Drop outliers (3+ rates, `outliers`), then average what is left."""
+    dropped = outliers(rates, percent)
+    if all(dropped):
+        # Only possible with an even count split in two camps ([100, 100, 120,
+        # 120]: the median 110 is 9 % from all four). No majority says which
+        # camp is wrong, so, as with two venues, every rate stays.
+        dropped = (False,) * len(rates)
+    kept = [rate for rate, out in zip(rates, dropped, strict=True) if not out]
+    return Average(rate=mean(kept), dropped=dropped)
+
+
+def best_index(rates: Sequence[Decimal]) -> int:
+    """The index of the highest rate; on a tie the first one (EXCHANGES order decides)."""
+    if not rates:
+        raise ValueError("no rates to choose from")
+    best = 0
+    for index in range(1, len(rates)):
+        if rates[index] > rates[best]:
+            best = index
+    return best
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ValueError(f"a rate must be finite, got {value}")
+    return exponent
