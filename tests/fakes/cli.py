@@ -12,7 +12,6 @@ into the shell that runs the consumer and the API.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import threading
@@ -133,11 +132,13 @@ def main(argv: list[str] | None = None) -> int:
     def on_term(signum: int, frame: FrameType | None) -> None:
         stopping.set()
 
+    # Both signals stop cleanly, SIGINT too when a non-interactive shell
+    # started us in the background with SIGINT ignored.
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            while not stopping.wait(0.5):
-                pass
+        while not stopping.wait(0.5):
+            pass
     finally:
         fakes.stop()
     print(f"served {sum(len(venue.requests) for venue in fakes)} requests", flush=True)
