@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_exchange import FakeBinance
+from tests.fakes import FakeExchanges
 from tests.procs import settings_env
 
 
@@ -16,6 +17,13 @@ def fake_exchange() -> Iterator[FakeBinance]:
     """A FakeBinance serving the recorded payloads on 127.0.0.1; stopped after the test."""
     with FakeBinance() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_exchanges() -> Iterator[FakeExchanges]:
+    """Fakes of all four venues (binance, kraken, bybit, okx), each on its own loopback port."""
+    with FakeExchanges() as fakes:
+        yield fakes
 
 
 @pytest.fixture
