@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from settings import Settings, load_settings
-from tests.fake_exchange import FakeBinance
+from tests.fakes import FakeExchanges
 from tests.procs import REPO_ROOT, Proc, base_env, free_port, wait_until
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
@@ -371,17 +371,20 @@ def test_requirements_are_pinned() -> None:
 
 @pytest.mark.e2e
 def test_compose_services_run_as_local_processes(
-    fake_exchange: FakeBinance, tmp_path: Path
+    fake_exchanges: FakeExchanges, tmp_path: Path
 ) -> None:
     """Each service's command and env serve conversions; healthchecks pass; SIGTERM exits 0."""
     found = services()
     # What a .env would say to run the stack here: the volume is a temp dir, the
-    # exchange is the fake, the API is on a free loopback port, intervals short.
+    # four venues are the fakes, the API and metrics are on free loopback ports,
+    # intervals short. EXCHANGES is compose's default: every venue.
     dotenv = {
         "DATA_DIR": str(tmp_path / "volume"),
-        "BINANCE_BASE_URL": fake_exchange.base_url,
+        **fake_exchanges.env,
         "API_HOST": "127.0.0.1",
         "API_PORT": str(free_port()),
+        "METRICS_HOST": "127.0.0.1",
+        "METRICS_PORT": str(free_port()),
         "POLL_INTERVAL_SECONDS": "0.5",
         "SNAPSHOT_INTERVAL_SECONDS": "1",
         "HTTP_TIMEOUT_SECONDS": "2",
@@ -412,6 +415,13 @@ def test_compose_services_run_as_local_processes(
         assert status == 200, body
         assert re.fullmatch(r"[0-9]+\.[0-9]{6}", body["amount"]), body
         assert (body["from"], body["to"]) == ("BTC", "USDT")
+        # Every venue of compose's default EXCHANGES is polled and written.
+        volume_dir = Path(dotenv["DATA_DIR"])
+        wait_until(
+            lambda: all(any((volume_dir / v).glob("*Z.json")) for v in fake_exchanges.names),
+            timeout=30,
+            message=qc.output,
+        )
 
         for name, service in found.items():
             result = run_healthcheck(service, envs[name], tmp_path)
