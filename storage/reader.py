@@ -117,6 +117,8 @@ class SnapshotReader:
         self._cache_size = cache_size
         self._hints: dict[tuple[str, str], int] = {}
         self._ms_by_name: dict[str, int | None] = {}
+        # Called once per file newly found corrupt (the API's metrics count them).
+        self.on_corrupt: Callable[[int], None] | None = None
 
     # -- index ------------------------------------------------------------------
 
@@ -266,3 +268,5 @@ class SnapshotReader:
             self._bad.add(ms)
             self._cache.pop(ms, None)
             log.warning("skipping corrupt snapshot %s: %s", ms, reason)
+            if self.on_corrupt is not None:
+                self.on_corrupt(ms)
