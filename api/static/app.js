@@ -154,6 +154,7 @@
     } catch (error) {
       if (seq !== state.seq.convert) return;
       $("convert-ok").hidden = true;
+      $("convert-said").textContent = "";
       showError("convert-error", error);
     } finally {
       if (seq === state.seq.convert) $("convert-btn").disabled = false;
@@ -186,6 +187,8 @@
     }
     showSources(body);
     $("convert-ok").hidden = false;
+    // One sentence for screen readers, rather than announcing the whole table.
+    $("convert-said").textContent = `${form.amount} ${body.from} is ${body.amount} ${body.to}, ${venue.textContent}.`;
   }
 
   function showSources(body) {
