@@ -7,7 +7,7 @@ the service must be browsable on machines with no internet access.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.exceptions import ALL_ERRORS
@@ -62,8 +62,17 @@ _TIMESTAMP = (
 )
 
 
-def build_document(venues: Sequence[str] = ("binance",), version: str = "0.1.0") -> dict[str, Any]:
-    """The OpenAPI 3 document; `venues` are the configured venues (EXCHANGES), in order."""
+def build_document(
+    venues: Sequence[str] = ("binance",),
+    version: str = "0.1.0",
+    *,
+    extra_paths: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3 document; `venues` are the configured venues (EXCHANGES), in order.
+
+    `extra_paths` are routes installed by other modules (the page's static
+    files, /metrics), each described by its own module.
+    """
     code = "Currency code, case-insensitive; letters and digits, 1-20 characters."
     names = ", ".join(venues)
     conversion = {
@@ -205,6 +214,7 @@ def build_document(venues: Sequence[str] = ("binance",), version: str = "0.1.0")
                     "responses": {"200": {"description": "The index"}},
                 }
             },
+            **(extra_paths or {}),
         },
         "components": {"schemas": schemas(list(venues))},
     }
@@ -249,5 +259,20 @@ def render_page(document: dict[str, Any]) -> str:
             f"<tr><td>{error.status}</td><td><code>{esc(error.code)}</code></td>"
             f"<td>{esc(error.default_message)}</td></tr>"
         )
-    parts.append("</table></body></html>")
+    parts.append("</table><h2>Bodies</h2>")
+    for name, schema in document["components"]["schemas"].items():
+        parts.append(f"<h3 id='{esc(name)}'>{esc(name)}</h3>")
+        parts.append("<table><tr><th>field</th><th>type</th><th>meaning</th></tr>")
+        for field, spec in schema.get("properties", {}).items():
+            kind = spec.get("type", spec.get("$ref", "").rsplit("/", 1)[-1])
+            if spec.get("nullable"):
+                kind += " or null"
+            values = ", ".join(str(v) for v in spec.get("enum", []) if v is not None)
+            meaning = spec.get("description", "") + (f" One of: {values}." if values else "")
+            parts.append(
+                f"<tr><td><code>{esc(field)}</code></td><td>{esc(kind)}</td>"
+                f"<td>{esc(meaning)}</td></tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
     return "".join(parts)

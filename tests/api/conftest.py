@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 
 from api.service import Converter
 from consumer.exchanges.binance import parse_metadata, parse_quotes
-from storage.model import Quote, Snapshot
+from storage.codec import filename_for
+from storage.model import Quote, Snapshot, format_iso_ms
 from storage.reader import SnapshotReader
 from storage.writer import SnapshotWriter
 from tests.fake_exchange import BOOK_TICKER_FIXTURE, EXCHANGE_INFO_FIXTURE
@@ -34,9 +36,25 @@ RETENTION_MS = 7 * DAY_MS  # the spec's default RETENTION_DAYS
 NOW_MS = 1_795_304_160_123
 
 
-def quote(symbol: str, base: str, quote_: str, bid: str, ask: str) -> Quote:
-    """A `Quote` from decimal strings, as the consumer builds it from the exchange's."""
-    return Quote(symbol, base, quote_, Decimal(bid), Decimal(ask))
+def quote(
+    symbol: str,
+    base: str,
+    quote_: str,
+    bid: str,
+    ask: str,
+    bid_qty: str | None = None,
+    ask_qty: str | None = None,
+) -> Quote:
+    """A `Quote` from decimal strings, as the consumer builds it from the venue's."""
+    return Quote(
+        symbol,
+        base,
+        quote_,
+        Decimal(bid),
+        Decimal(ask),
+        None if bid_qty is None else Decimal(bid_qty),
+        None if ask_qty is None else Decimal(ask_qty),
+    )
 
 
 @functools.cache
@@ -63,6 +81,21 @@ class Store:
         writer.ensure_directory()
         by_symbol = {q.symbol: q for q in quotes}
         return writer.write(Snapshot(exchange=self.exchange, fetched_ms=ms, quotes=by_symbol))
+
+    def write_schema1(self, ms: int, quotes: Iterable[Quote]) -> Path:
+        """Write a schema-1 file (rows without sizes), as releases before venues did."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        rows = {q.symbol: [q.base, q.quote, f"{q.bid:f}", f"{q.ask:f}"] for q in quotes}
+        document = {
+            "schema": 1,
+            "exchange": self.exchange,
+            "fetched_at": format_iso_ms(ms),
+            "fields": ["base", "quote", "bid", "ask"],
+            "symbols": rows,
+        }
+        path = self.directory / filename_for(ms)
+        path.write_bytes(orjson.dumps(document))
+        return path
 
     def write_recorded(self, ms: int, *extra: Quote) -> Path:
         """Write the recorded payload's quotes at `ms`; `extra` quotes add or replace symbols."""
