@@ -16,7 +16,7 @@ from sanic import Request, Sanic
 from sanic.exceptions import BadRequest
 from sanic.response import HTTPResponse
 
-from api import errors
+from api import errors, metrics
 from api.aggregate import AGGREGATES, Aggregator
 from api.board import PriceBoard
 from api.exceptions import InvalidParameterError
@@ -111,10 +111,13 @@ def create_app(
     status = VenueStatus(snapshots, default_exchange=settings.default_exchange)
     accepted = (*venues, *AGGREGATES)
     default_exchange = settings.default_exchange
-    document = build_document(venues)
+    document = build_document(venues, extra_paths=metrics.openapi_paths())
     openapi_body = orjson.dumps(document)
     page = render_page(document).encode()
     errors.install(app)
+    metrics.install(
+        app, settings, {v: c.snapshots.reader for v, c in converters.items()}, clock=clock
+    )
 
     @app.on_request
     async def drain_body(request: Request) -> None:

@@ -11,6 +11,7 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from api.app import create_app
+from api.metrics import prepare_multiprocess
 from logsetup import configure_logging
 from settings import Settings
 
@@ -27,6 +28,7 @@ def build(settings: Settings) -> Sanic[Any, Any]:
 
 def serve(settings: Settings) -> int:
     """Run until SIGTERM/SIGINT (Sanic installs the handlers and drains connections)."""
+    prepare_multiprocess(settings)  # before any worker exists: they inherit its directory
     loader = AppLoader(factory=partial(build, settings))
     app = loader.load()
     single = settings.api_workers == 1
