@@ -21,6 +21,8 @@ from api.aggregate import AGGREGATES, Aggregator
 from api.board import PriceBoard
 from api.exceptions import InvalidParameterError
 from api.openapi import build_document, render_page
+from api.page import install as install_page
+from api.page import openapi_paths as page_paths
 from api.params import (
     check_no_params,
     parse_convert_query,
@@ -111,7 +113,8 @@ def create_app(
     status = VenueStatus(snapshots, default_exchange=settings.default_exchange)
     accepted = (*venues, *AGGREGATES)
     default_exchange = settings.default_exchange
-    document = build_document(venues, extra_paths=metrics.openapi_paths())
+    document = build_document(venues, extra_paths={**metrics.openapi_paths(), **page_paths()})
+    site = install_page(app)  # the page's files at /static/<name>; `/` asks it below
     openapi_body = orjson.dumps(document)
     page = render_page(document).encode()
     errors.install(app)
@@ -202,7 +205,8 @@ def create_app(
 
     @app.get("/")
     async def index(request: Request) -> HTTPResponse:
-        return json(
+        # A browser gets the page (api/page.py); every other client this JSON index.
+        index_json = json(
             {
                 "name": "crypto-converter",
                 "endpoints": [
@@ -216,5 +220,6 @@ def create_app(
                 ],
             }
         )
+        return site.index(request, index_json)
 
     return app
