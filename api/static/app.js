@@ -457,7 +457,9 @@
           el("span", { class: `badge ${status}` }, STATUS_WORDS[status] || status),
           el("span", { class: "meta" }, `${info.pairs ?? 0} pairs${quoted}`)));
       }
-      if (state.venues.length === 0 && entries.length > 0) fillVenues(entries.map(([venue]) => venue));
+      if (state.venues.length === 0 && entries.length > 0) {
+        fillVenues(entries.map(([venue]) => venue), body.default_exchange);
+      }
     } catch (error) {
       if (error.code === "not_found") error.message = "Venue status is not available from this server yet.";
       showError("status-error", error);
@@ -467,11 +469,13 @@
     checked.textContent = clockTime.format(new Date());
   }
 
-  function fillVenues(venues) {
+  function fillVenues(venues, preferred) {
     state.venues = venues;
     const select = $("venue");
     select.textContent = "";
     for (const venue of [...venues, "best", "average"]) select.append(el("option", { value: venue }, venue));
+    // Start on what /convert uses without `exchange` (DEFAULT_EXCHANGE), so the page agrees with it.
+    if (preferred && [...select.options].some((o) => o.value === preferred)) select.value = preferred;
   }
 
   async function loadCurrencies() {

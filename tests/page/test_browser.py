@@ -329,7 +329,8 @@ def test_keyboard_focus_follows_the_page(visit: Callable[..., Visit]) -> None:
         page.keyboard.press("Tab")
     wanted = ["amount", "from", "swap", "to", "venue", "date", "time", "now", "convert-btn",
               "range-24h", "range-7d"]  # fmt: skip
-    assert [i for i in seen if i in wanted] == wanted
+    # First visits only: 30 presses may wrap around the page back to the top.
+    assert list(dict.fromkeys(i for i in seen if i in wanted)) == wanted
 
 
 def test_every_control_has_a_label(visit: Callable[..., Visit]) -> None:
@@ -352,6 +353,9 @@ def test_screenshots_desktop_and_phone(api: Api, visit: Callable[..., Visit]) ->
         expect(v.page.locator("#r-winner")).to_be_visible(timeout=WAIT_MS)
         expect(v.page.locator("#board-body tr")).to_have_count(len(VENUES), timeout=WAIT_MS)
         v.page.wait_for_load_state("networkidle")
+        v.page.evaluate("document.activeElement.blur()")  # no focus ring in the picture
         width = v.page.evaluate("document.documentElement.scrollWidth")
         assert width <= viewport["width"], f"{name}: {width}px wide"
         v.page.screenshot(path=str(SCREENSHOTS / f"page-{name}.png"))
+        if name == "phone":  # the phone's first screen is the form; the rest is below
+            v.page.screenshot(path=str(SCREENSHOTS / "page-phone-full.png"), full_page=True)
