@@ -197,11 +197,13 @@
     const sources = Array.isArray(body.sources) ? body.sources : [];
     $("sources").hidden = sources.length === 0;
     for (const source of sources) {
+      // best: only the winner is `used`; the other candidates have a rate and no reason.
       const chosen = body.venue ? source.exchange === body.venue : source.used;
-      let verdict = source.used ? "used" : REASONS[source.reason] || `excluded: ${source.reason}`;
-      if (body.venue && chosen) verdict = "chosen (best)";
-      else if (body.venue && source.used) verdict = "considered";
-      const row = el("tr", { class: chosen ? "chosen" : source.used ? "" : "excluded", "data-venue": source.exchange },
+      const excluded = !source.used && source.reason;
+      let verdict = "used";
+      if (excluded) verdict = REASONS[source.reason] || `excluded: ${source.reason}`;
+      else if (body.venue) verdict = chosen ? "chosen (best)" : "pays less";
+      const row = el("tr", { class: chosen ? "chosen" : excluded ? "excluded" : "", "data-venue": source.exchange },
         el("th", { scope: "row" }, source.exchange),
         el("td", { class: "num" }, source.rate ? trim(source.rate) : "—"),
         el("td", { class: "wrap" }, verdict));
@@ -371,8 +373,10 @@
 
   // -- 3. venue board -----------------------------------------------------------
 
-  async function loadBoard() {
-    const form = readForm();
+  // The 10 s refresh reuses the last pair asked for, not whatever is half-typed in the form.
+  async function loadBoard(asked) {
+    const form = asked || state.boardForm || readForm();
+    state.boardForm = form;
     const seq = ++state.seq.board;
     let body;
     try {
@@ -492,10 +496,11 @@
   // -- wiring -------------------------------------------------------------------
 
   function refreshPair() {
-    setPairNames(readForm());
+    const form = readForm();
+    setPairNames(form);
     convert();
     loadChart();
-    loadBoard();
+    loadBoard(form);
   }
 
   function tick() {
@@ -528,10 +533,7 @@
     });
     loadCurrencies();
     await loadStatus(); // fills the venue list before the first conversion
-    setPairNames(readForm());
-    convert();
-    loadChart();
-    loadBoard();
+    refreshPair();
     window.setTimeout(tick, REFRESH_MS);
   }
 

@@ -155,6 +155,10 @@ def test_venue_best_shows_the_winner(api: Api, visit: Callable[..., Visit]) -> N
     expect(rows).to_have_count(len(expected["sources"]))
     expect(page.locator("#sources-body tr.chosen")).to_have_attribute("data-venue", "kraken")
     expect(page.locator('#sources-body tr[data-venue="okx"]')).to_contain_text("outdated")
+    for source in expected["sources"]:
+        if source["exchange"] not in ("kraken", "okx"):  # candidates that lost
+            row = page.locator(f'#sources-body tr[data-venue="{source["exchange"]}"]')
+            expect(row).to_contain_text(f"{trim(source['rate'])}pays less")
 
 
 def test_venue_average_lists_used_and_excluded(api: Api, visit: Callable[..., Visit]) -> None:
