@@ -19,11 +19,14 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
+from storage.model import Snapshot
+from storage.writer import SnapshotWriter
 from tests.reliability.conftest import (
     RawResponse,
     RunningApi,
     check_api_response,
     now_ms,
+    recorded_quotes,
     start_api,
     write_snapshot,
 )
@@ -65,7 +68,12 @@ BROKEN_ESCAPES = (
     "%%",
     "+%",
 )
-KEYS = ("amount", "from", "to", "timestamp", "Amount", "FROM", "at", "form", "amount[]", "")
+KEYS = ("amount", "from", "to", "timestamp", "exchange", "pair", "Amount", "FROM", "Exchange", "at",
+        "form", "amount[]", "")  # fmt: skip
+# Values of the venue parameters: configured venues (any case), an unconfigured
+# one, an unknown one, the aggregates, and pairs in every spelling.
+EXCHANGE_VALUES = ("binance", "KRAKEN", "okx", "bybit", "coinbase", "best", "Average", "avg")
+PAIR_VALUES = ("btc-usdt", "BTC/USDT", "usdt_btc", "eth-btc", "ETH-USDT", "xyz/usdt", "btcusdt")
 # Every printable ASCII byte that may stand raw in a request target (not "#",
 # which ends it, nor the separators, which the generator places itself).
 RAW_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "#&=")
@@ -82,6 +90,8 @@ def _tokens() -> st.SearchStrategy[bytes]:
         st.sampled_from(["1", "0.5", "1.000001", "0", "-1", "1e5", "1E-6", "NaN", "9" * 16]),
         st.sampled_from(["btc", "USDT", "eth", "BNB", "x" * 21, "b t c", "BTC\u0000"]),
         st.sampled_from(["2026-11-21T12:00:00Z", "9999-12-31T23:59:59Z", "1e10", "-0", "0"]),
+        st.sampled_from(EXCHANGE_VALUES),
+        st.sampled_from(PAIR_VALUES),
         st.floats(min_value=NOW_S - 3_600, max_value=NOW_S + 30).map(lambda f: f"{f:.3f}"),
     )
     small = st.one_of(
@@ -138,7 +148,8 @@ def _near_valid_query() -> st.SearchStrategy[bytes]:
         optional={
             "timestamp": st.floats(min_value=NOW_S - 600, max_value=NOW_S).map(
                 lambda f: f"{f:.3f}".encode()
-            )
+            ),
+            "exchange": st.sampled_from(EXCHANGE_VALUES).map(str.encode),
         },
     )
 
@@ -164,24 +175,61 @@ def _near_valid_query() -> st.SearchStrategy[bytes]:
     return st.builds(build_or_keep, base, st.integers(0, 3), _tokens(), st.integers(0, 5))
 
 
+def _near_valid_prices_query() -> st.SearchStrategy[bytes]:
+    """A valid /prices query (any subset of pair, exchange, timestamp), maybe one part hostile."""
+    parts = st.fixed_dictionaries(
+        {},
+        optional={
+            "pair": st.sampled_from(PAIR_VALUES).map(str.encode),
+            "exchange": st.sampled_from(EXCHANGE_VALUES).map(str.encode),
+            "timestamp": st.floats(min_value=NOW_S - 600, max_value=NOW_S).map(
+                lambda f: f"{f:.3f}".encode()
+            ),
+        },
+    )
+
+    def build(params: dict[str, bytes], token: bytes, mode: int) -> bytes:
+        items = [(k.encode(), v) for k, v in params.items()]
+        if items and mode == 0:
+            items[0] = (items[0][0], token)  # hostile value
+        elif mode == 1:
+            items.append((token, b"1"))  # extra (maybe unknown) key
+        return b"&".join(k + b"=" + v for k, v in items)
+
+    return st.builds(build, parts, _tokens(), st.integers(0, 3))
+
+
+_NEAR_VALID = {"/convert": _near_valid_query, "/prices": _near_valid_prices_query}
+
+
 @functools.cache
 def targets(path: str) -> st.SearchStrategy[bytes]:
-    query = (
-        st.one_of(_random_query(), _near_valid_query()) if path == "/convert" else _random_query()
-    )
+    near = _NEAR_VALID.get(path)
+    query = st.one_of(_random_query(), near()) if near is not None else _random_query()
     prefix = st.sampled_from([b"?"] * 8 + [b"??", b"?&", b""])
     return st.builds(lambda p, q: path.encode() + p + q, prefix, query)
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApi]:
-    """One API over a valid store: a fresh snapshot and an hour of history."""
+    """One API over a valid store: a fresh snapshot and an hour of history.
+
+    Three venues are configured: binance and kraken (the same recorded quotes,
+    kraken's written only for the last 10 minutes) and okx, which has no
+    snapshot, so `exchange=average`/`best` and the board meet every state.
+    """
     workdir = tmp_path_factory.mktemp("hostile")
     data_dir = workdir / "data"
     now = now_ms()
     for ms in (now - 3_600_000, now - 1_800_000, now - 600_000, now - 60_000, now - 1_000):
         write_snapshot(data_dir, ms)
-    running = start_api(workdir, data_dir, QUOTES_MAX_AGE_SECONDS="3600")
+    kraken = SnapshotWriter(data_dir, "kraken")
+    kraken.ensure_directory()
+    for ms in (now - 600_000, now - 2_000):
+        kraken.write(Snapshot("kraken", ms, dict(recorded_quotes())))
+    running = start_api(
+        workdir, data_dir, QUOTES_MAX_AGE_SECONDS="3600", EXCHANGES="binance,kraken,okx"
+    )
     with running.proc:
         yield running
         assert running.proc.alive(), running.proc.output()
@@ -206,6 +254,9 @@ def check(api: RunningApi, path: str, target: bytes) -> RawResponse:
             assert isinstance(body, dict), response
             if path == "/convert":
                 assert all(isinstance(body.get(name), str) for name in CONTRACT), body
+            if path == "/prices":
+                assert isinstance(body.get("pairs"), dict), body
+                assert isinstance(body.get("exchanges"), dict), body
     return response
 
 
@@ -224,11 +275,11 @@ def test_convert_survives_any_query(api: RunningApi, target: bytes) -> None:
     check(api, "/convert", target)
 
 
-@pytest.mark.parametrize("path", ["/health", "/currencies", "/docs", "/"])
+@pytest.mark.parametrize("path", ["/prices", "/exchanges", "/health", "/currencies", "/docs", "/"])
 @settings(_FUZZ, max_examples=OTHER_EXAMPLES)
 @given(data=st.data())
 def test_other_endpoints_survive_any_query(api: RunningApi, path: str, data: st.DataObject) -> None:
-    """/health, /currencies, /docs and / answer any query string without a 500 or a drop."""
+    """/prices, /exchanges, /health, /currencies, /docs and / answer any query without a 500."""
     check(api, path, data.draw(targets(path)))
 
 
