@@ -1,0 +1,323 @@
+"""`HistoryReader`: what one venue's index holds, for the API. Reads only, never writes.
+
+The rule that keeps the index from disagreeing with the files: the index
+answers only for the times it holds (`has`, `times`), and its answer for a
+time is what that snapshot file said when it was indexed. The caller keeps
+listing the files as it does now and uses the index for a time only when the
+file for that time is listed (not deleted) and not known to be corrupt; for
+any other time, or when a call raises KeyError (the time is not, or no longer,
+indexed), it reads the file. Files are never modified after they appear, so
+a file that changes afterwards is damage: each time also carries the stamp
+(size, mtime) of the file it came from; `matches_file` checks it with one
+`stat`, and the consumer's repair at start drops every time whose stamp or
+file is gone.
+
+Not thread-safe: one reader per event loop. Look-ups refresh at most every
+`rescan_after` seconds: one `stat` of the directory and one per open tail.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+from storage.codec import filename_for
+from storage.history._files import index_dir, is_segment, is_tail
+from storage.history._parse import Row
+from storage.history._parts import Ident, Sealed, StaleError, Tail, ident_of
+from storage.history._segment import Columns, IndexFileError
+from storage.history._tail import decode_payload, scan
+from storage.model import Quote
+
+__all__ = ["HistoryReader"]
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+_Part = Sealed | Tail
+_MTIME_TRUST_NS = 1_000_000_000  # see storage.reader: directory mtimes are coarse
+_DECIMALS = 200_000
+
+
+class HistoryReader:
+    """The history index of `root/<venue>`, as the consumer keeps it."""
+
+    def __init__(
+        self,
+        root: Path,
+        venue: str,
+        *,
+        rescan_after: float = 0.25,
+        cache_entries: int = 2048,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = index_dir(root, venue)
+        self.snapshots = root / venue
+        self.rescan_after = rescan_after
+        self._clock = clock
+        self._checked_at = float("-inf")
+        self._dir: tuple[int, int] | None = None
+        self._ambiguous = False
+        self._parts: dict[str, _Part] = {}
+        self._where: dict[int, tuple[_Part, int]] = {}
+        self._times: list[int] = []
+        self._columns: OrderedDict[tuple[Sealed, int], Columns] = OrderedDict()
+        self._cache_entries = cache_entries
+        self._decimals: dict[str, Decimal] = {}
+        self._damaged: set[tuple[str, Ident]] = set()
+
+    # -- what is indexed ----------------------------------------------------------
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Pick up new, replaced and removed index files (throttled unless `force`)."""
+        now = self._clock()
+        if not force and now - self._checked_at < self.rescan_after:
+            return
+        self._checked_at = now
+        try:
+            st = os.stat(self.directory)
+        except OSError:
+            if self._parts:
+                self._parts = {}
+                self._rebuild()
+            self._dir = None
+            return
+        changed = False
+        if force or self._ambiguous or (st.st_ino, st.st_mtime_ns) != self._dir:
+            changed = self._relist()
+            self._dir = (st.st_ino, st.st_mtime_ns)
+            self._ambiguous = time.time_ns() - st.st_mtime_ns < _MTIME_TRUST_NS
+        grown = [part for part in self._parts.values() if isinstance(part, Tail)]
+        added = [t for part in grown for t in self._read_tail(part)]
+        if changed:
+            self._rebuild()
+        elif added:
+            for ms, loc in added:
+                if ms not in self._where:
+                    self._where[ms] = loc
+                    if not self._times or ms > self._times[-1]:
+                        self._times.append(ms)
+                    else:
+                        bisect.insort(self._times, ms)
+
+    def _relist(self) -> bool:
+        try:
+            names = set(os.listdir(self.directory))
+        except OSError:
+            names = set()
+        changed = False
+        for name in [n for n in self._parts if n not in names]:
+            del self._parts[name]
+            changed = True
+        like: Sealed | None = None
+        for name in sorted(names):
+            path = self.directory / name
+            part = self._parts.get(name)
+            if isinstance(part, Sealed):
+                like = part
+            if is_segment(name):
+                try:
+                    ident = ident_of(os.stat(path))
+                    if part is not None and part.ident == ident:
+                        continue
+                    if (name, ident) in self._damaged:
+                        continue
+                    like = self._parts[name] = Sealed.load(path, like)
+                except FileNotFoundError:
+                    self._parts.pop(name, None)
+                except (OSError, IndexFileError) as exc:
+                    self._damage(name, path, exc)
+                changed = True
+            elif is_tail(name) and part is None:
+                try:
+                    self._parts[name] = Tail(path, ident_of(os.stat(path)))
+                    changed = True
+                except OSError:
+                    pass
+        return changed
+
+    def _read_tail(self, tail: Tail) -> list[tuple[int, tuple[_Part, int]]]:
+        if tail.broken:
+            return []
+        try:
+            with open(tail.path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if ident_of(st)[:2] != tail.ident[:2] or st.st_size <= tail.offset:
+                    return []
+                handle.seek(tail.offset)
+                data = handle.read()
+        except OSError:
+            return []
+        frames, end = scan(data)
+        try:
+            deltas = [decode_payload(frame) for frame in frames]
+        except IndexFileError as exc:
+            tail.broken = True
+            self._damage(tail.path.name, tail.path, exc)
+            return []
+        first = len(tail.times)
+        tail.offset += end
+        tail.feed(deltas)
+        return [(tail.times[k], (tail, k)) for k in range(first, len(tail.times))]
+
+    def _rebuild(self) -> None:
+        where: dict[int, tuple[_Part, int]] = {}
+        sealed = sorted((p for p in self._parts.values() if isinstance(p, Sealed)), key=_first)
+        tails = [p for p in self._parts.values() if isinstance(p, Tail)]
+        parts: list[_Part] = [*sealed, *tails]
+        for part in parts:
+            for i, ms in enumerate(part.times):
+                where.setdefault(ms, (part, i))
+        self._where = where
+        self._times = sorted(where)
+        live = {id(p) for p in sealed}
+        for key in [k for k in self._columns if id(k[0]) not in live]:
+            del self._columns[key]
+
+    def _damage(self, name: str, path: Path, exc: Exception) -> None:
+        try:
+            ident: Ident | None = ident_of(os.stat(path))
+        except OSError:
+            ident = None
+        if ident is not None and (name, ident) not in self._damaged:
+            self._damaged.add((name, ident))
+            log.warning(
+                "history index file %s is damaged (%s); its snapshots are read from their "
+                "files until the consumer repairs it",
+                path,
+                exc,
+            )
+        if self._parts.pop(name, None) is not None:
+            self._rebuild()
+
+    def covered(self) -> tuple[int, int] | None:
+        """(oldest, newest) indexed fetch time; times in between may still be missing."""
+        self.refresh()
+        return (self._times[0], self._times[-1]) if self._times else None
+
+    def times(self) -> list[int]:
+        """Every indexed fetch time, sorted."""
+        self.refresh()
+        return list(self._times)
+
+    def has(self, fetched_ms: int) -> bool:
+        self.refresh()
+        return fetched_ms in self._where
+
+    def in_force(self, at_ms: int, since_ms: int) -> int | None:
+        """The newest indexed fetch time t with since_ms <= t <= at_ms."""
+        self.refresh()
+        i = bisect.bisect_right(self._times, at_ms)
+        if i and self._times[i - 1] >= since_ms:
+            return self._times[i - 1]
+        return None
+
+    def stamp(self, fetched_ms: int) -> tuple[int, int]:
+        """(size, mtime_ns) of the file as indexed; KeyError if not indexed."""
+        self.refresh()
+        part, i = self._where[fetched_ms]
+        return part.stamp(i)
+
+    def matches_file(self, fetched_ms: int) -> bool:
+        """Whether the snapshot file is there with the stamp it was indexed with (one stat)."""
+        try:
+            st = os.stat(self.snapshots / filename_for(fetched_ms))
+            return (st.st_size, st.st_mtime_ns) == self.stamp(fetched_ms)
+        except (OSError, KeyError):
+            return False
+
+    # -- answers ------------------------------------------------------------------
+
+    def quote_at(self, fetched_ms: int, base: str, quote: str) -> Quote | None:
+        """The row of that snapshot whose base/quote are exactly these codes, or None.
+
+        KeyError when the time is not (or no longer) indexed: read the file.
+        """
+        return self._retry(lambda: self._quote_at(fetched_ms, base, quote))
+
+    def currencies_at(self, fetched_ms: int) -> frozenset[str]:
+        """Every code a row of that snapshot uses; KeyError when not indexed."""
+        self.refresh()
+        part, i = self._where[fetched_ms]
+        return part.currencies(i)
+
+    def series(self, base: str, quote: str, times: Sequence[int]) -> list[Quote | None]:
+        """`quote_at` for many times at once (None where the snapshot lacks the pair).
+
+        KeyError (naming the first) when any of `times` is not indexed: drop
+        those the index lacks (`has`) and ask again, or read their files.
+        """
+        return self._retry(lambda: [self._quote_at(t, base, quote) for t in times])
+
+    def _retry(self, call: Callable[[], _T]) -> _T:
+        self.refresh()
+        try:
+            return call()
+        except StaleError:
+            self.refresh(force=True)  # a segment was rewritten (retention): once more
+        try:
+            return call()
+        except StaleError as exc:
+            raise KeyError(str(exc)) from None
+
+    def _quote_at(self, fetched_ms: int, base: str, quote: str) -> Quote | None:
+        part, i = self._where[fetched_ms]
+        if isinstance(part, Tail):
+            found = part.row(i, base, quote)
+            return None if found is None else self._quote(found[0], found[1])
+        e = part.entry(i, base, quote)
+        if e is None:
+            return None
+        bid, ask, bid_qty, ask_qty = self._entry_columns(part, e, fetched_ms)
+        row: Row = (base, quote, bid[i], ask[i], bid_qty[i], ask_qty[i])
+        return self._quote(part.symbol(e), row)
+
+    def _entry_columns(self, part: Sealed, e: int, fetched_ms: int) -> Columns:
+        key = (part, e)
+        columns = self._columns.get(key)
+        if columns is not None:
+            self._columns.move_to_end(key)
+            return columns
+        try:
+            columns = part.columns(e)
+        except FileNotFoundError:
+            raise StaleError(part.path.name) from None
+        except (OSError, IndexFileError) as exc:
+            self._damage(part.path.name, part.path, exc)
+            raise KeyError(fetched_ms) from None
+        self._columns[key] = columns
+        if len(self._columns) > self._cache_entries:
+            self._columns.popitem(last=False)
+        return columns
+
+    def _decimal(self, text: str) -> Decimal:
+        value = self._decimals.get(text)
+        if value is None:
+            if len(self._decimals) >= _DECIMALS:
+                self._decimals.clear()
+            value = self._decimals[text] = Decimal(text)
+        return value
+
+    def _quote(self, symbol: str, row: Row) -> Quote:
+        base, quote, bid, ask, bid_qty, ask_qty = row
+        dec = self._decimal
+        return Quote(
+            symbol,
+            base,
+            quote,
+            dec(bid),
+            dec(ask),
+            dec(bid_qty) if bid_qty else None,
+            dec(ask_qty) if ask_qty else None,
+        )
+
+
+def _first(part: Sealed) -> int:
+    return part.times[0]
