@@ -15,7 +15,16 @@ from decimal import Decimal
 
 from api.conversion import AMOUNT_PLACES, RATE_PLACES, convert_amount, format_fixed, round_half_up
 from api.exceptions import RateBelowPrecisionError, UnknownCurrencyError
-from api.lookup import OUTLIER, Look, classify_missing, codes_of, look_at, nothing_servable
+from api.lookup import (
+    OUTLIER,
+    Look,
+    classify_missing,
+    codes_of,
+    look_at,
+    look_latest,
+    nothing_servable,
+    see_latest,
+)
 from api.params import ConvertQuery
 from api.results import AggregateResult, Prepared, Source, prepare
 from api.snapshots import VenueSnapshots
@@ -43,17 +52,33 @@ class Aggregator:
     def convert(self, query: ConvertQuery, mode: str, now_ms: int) -> AggregateResult:
         """Answer `query` with `mode` ("average" or "best"), latest or at `query.at_ms`."""
         src, dst = query.from_code, query.to_code
-        looks = [look_at(venue, src, dst, query.at_ms, now_ms) for venue in self.venues]
-        if src == dst:
-            return self._same_currency(query, mode, looks, now_ms)
-        key = (mode, src, dst, *[look.key for look in looks])
-        prepared = self._memo.get(key)
-        if prepared is None:
-            prepared = self._prepare(query, mode, looks, now_ms)
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = prepared
+        if query.at_ms is None and src != dst:
+            # Latest: the memo key needs only each venue's newest snapshot time and
+            # freshness, so a hit costs no pair look-up at all.
+            seen = [see_latest(venue, now_ms) for venue in self.venues]
+            key: tuple[object, ...] = (mode, src, dst, *[(ms, fresh) for _, ms, fresh in seen])
+            prepared = self._memo.get(key)
+            if prepared is None:
+                looks = [
+                    look_latest(venue.venue, s, src, dst)
+                    for venue, s in zip(self.venues, seen, strict=True)
+                ]
+                prepared = self._remember(key, self._prepare(query, mode, looks, now_ms))
+        else:
+            looks = [look_at(venue, src, dst, query.at_ms, now_ms) for venue in self.venues]
+            if src == dst:
+                return self._same_currency(query, mode, looks, now_ms)
+            key = (mode, src, dst, *[look.key for look in looks])
+            prepared = self._memo.get(key)
+            if prepared is None:
+                prepared = self._remember(key, self._prepare(query, mode, looks, now_ms))
         return AggregateResult(query, mode, prepared, convert_amount(query.amount, prepared.rate))
+
+    def _remember(self, key: tuple[object, ...], prepared: Prepared) -> Prepared:
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = prepared
+        return prepared
 
     def _prepare(self, query: ConvertQuery, mode: str, looks: list[Look], now_ms: int) -> Prepared:
         candidates = [look for look in looks if look.quote is not None]

@@ -37,7 +37,9 @@ __all__ = [
     "codes_of",
     "find_pair",
     "look_at",
+    "look_latest",
     "nothing_servable",
+    "see_latest",
     "venue_details",
 ]
 
@@ -75,22 +77,40 @@ def find_pair(stored: StoredSnapshot, src: str, dst: str) -> tuple[Quote | None,
     return (quote, True) if quote is not None else (None, False)
 
 
+# What the latest path sees of a venue before any pair is looked up:
+# (the newest servable snapshot or None, its time or a lingering file's, fresh).
+Seen = tuple[StoredSnapshot | None, int | None, bool]
+
+
+def see_latest(venue: VenueSnapshots, now_ms: int) -> Seen:
+    """The venue's newest servable snapshot, its time and freshness (cheap: no pair lookup)."""
+    try:
+        stored = venue.newest(now_ms)
+        if stored is None:
+            return None, venue.lingering(now_ms), False
+    except StoreReadError:
+        return None, None, False
+    return stored, stored.fetched_ms, venue.is_fresh(stored.fetched_ms, now_ms)
+
+
+def look_latest(name: str, seen: Seen, src: str, dst: str) -> Look:
+    """`look_at` without a timestamp, from what `see_latest` saw."""
+    stored, quoted_ms, fresh = seen
+    if stored is None:
+        return Look(
+            name, NO_SNAPSHOT if quoted_ms is None else OUTDATED, None, None, False, quoted_ms
+        )
+    if not fresh:
+        return Look(name, OUTDATED, stored, None, False, quoted_ms)
+    quote, inverted = find_pair(stored, src, dst)
+    return Look(name, _listed(quote), stored, quote, inverted, quoted_ms)
+
+
 def look_at(venue: VenueSnapshots, src: str, dst: str, at_ms: int | None, now_ms: int) -> Look:
     """The venue's snapshot in play and the pair's row in it (raises only for T past retention)."""
     name = venue.venue
     if at_ms is None:
-        try:
-            stored = venue.newest(now_ms)
-            lingering = venue.lingering(now_ms) if stored is None else None
-        except StoreReadError:
-            return Look(name, NO_SNAPSHOT, None, None, False, None)
-        if stored is None:
-            missing = NO_SNAPSHOT if lingering is None else OUTDATED
-            return Look(name, missing, None, None, False, lingering)
-        if not venue.is_fresh(stored.fetched_ms, now_ms):
-            return Look(name, OUTDATED, stored, None, False, stored.fetched_ms)
-        quote, inverted = find_pair(stored, src, dst)
-        return Look(name, _listed(quote), stored, quote, inverted, stored.fetched_ms)
+        return look_latest(name, see_latest(venue, now_ms), src, dst)
     try:
         for stored in venue.in_force(at_ms, now_ms):
             try:

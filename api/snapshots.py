@@ -53,6 +53,7 @@ class VenueSnapshots:
         self.venue = venue
         self.max_age_ms = max_age_ms
         self.retention_ms = retention_ms
+        self._newest: StoredSnapshot | None = None
 
     # -- latest ------------------------------------------------------------------
 
@@ -61,12 +62,24 @@ class VenueSnapshots:
 
         Raises StoreReadError when the venue's directory cannot be listed.
         """
-        for stored in self.reader.candidates(None, now_ms - self.retention_ms):
+        since = now_ms - self.retention_ms
+        # Fast path, taken by nearly every request: the newest file is still the
+        # one found last time. A generator per venue per request was a third of
+        # the cost of `exchange=average` over four venues.
+        remembered = self._newest
+        if (
+            remembered is not None
+            and remembered.fetched_ms == self.reader.newest_ms()
+            and remembered.fetched_ms >= since
+        ):
+            return remembered
+        for stored in self.reader.candidates(None, since):
             try:
                 stored.snapshot()
             except CorruptSnapshotError as exc:
                 self.reader.mark_corrupt(stored.fetched_ms, str(exc))
                 continue
+            self._newest = stored
             return stored
         return None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 
 from api.conversion import decimal_context, mid_price, reciprocal
 
@@ -31,6 +30,13 @@ __all__ = [
 # Digits beyond the sum's own for the division in `mean` (see there).
 _MEAN_GUARD_DIGITS = 20
 _MEAN_MIN_PREC = 50
+# For the steps that must be exact (sums, the outlier bounds). Operands are
+# venue prices (at most 30 integer and 30 fraction digits: storage.codec refuses
+# more), their mids and their reciprocals at >= 50 digits: sums and products of
+# a few of them need far fewer than 1,000 digits. Inexact is trapped, so an
+# operand beyond that fails loudly instead of being rounded. Decimal's cost
+# follows the digits actually present, not the precision allowed.
+_EXACT = decimal_context(1_000, exact=True)
 
 
 def venue_rate(bid: Decimal, ask: Decimal, *, inverted: bool) -> Decimal:
@@ -75,36 +81,38 @@ def format_plain(value: Decimal) -> str:
     return text
 
 
-def median(rates: Sequence[Decimal]) -> Fraction:
+def median(rates: Sequence[Decimal]) -> Decimal:
     """The median, exactly (the mean of the two middle values for an even count)."""
     if not rates:
         raise ValueError("the median of no rates is undefined")
     ordered = sorted(rates)
     middle = len(ordered) // 2
     if len(ordered) % 2:
-        return Fraction(ordered[middle])
-    return (Fraction(ordered[middle - 1]) + Fraction(ordered[middle])) / 2
+        return ordered[middle]
+    return mid_price(ordered[middle - 1], ordered[middle])  # (a + b) / 2, exact
 
 
 def outliers(rates: Sequence[Decimal], percent: Decimal) -> tuple[bool, ...]:
     """Which rates lie more than ``percent`` % away from the median; none with 1 or 2 rates.
 
     With two venues there is no majority to say which one is wrong, so both
-    stay. The comparison is done in exact fractions: it decides which venues
-    count, so a rounding at the boundary must not decide it instead.
+    stay. Every step is exact (contexts sized from the operands, Inexact
+    trapped): the comparison decides which venues count, so no rounding may
+    decide it instead.
     """
     if len(rates) < 3:
         return (False,) * len(rates)
     middle = median(rates)
-    limit = middle * Fraction(percent) / 100
-    return tuple(abs(Fraction(rate) - middle) > limit for rate in rates)
+    # |r - m| * 100 > percent * m  <=>  r outside [m - limit, m + limit], limit = percent * m / 100
+    limit = _EXACT.scaleb(_EXACT.multiply(middle, percent), -2)
+    low, high = _EXACT.subtract(middle, limit), _EXACT.add(middle, limit)
+    return tuple(rate < low or rate > high for rate in rates)
 
 
 def mean(rates: Sequence[Decimal]) -> Decimal:
     """The arithmetic mean, close enough to exact that rounding it to 12 places is exact.
 
-    The sum is exact (its context is sized from the operands and traps
-    Inexact). The division runs at the sum's digits + 20: a quotient with a
+    The sum is exact (`_EXACT`). The division runs at the sum's digits + 20: a quotient with a
     finite expansion then comes out exactly, and one without cannot be a
     12-place tie, and lies at least 10**min(e, -13) / n from any tie (e the
     sum's exponent), far more than the division's error of 0.5 * 10**(e - 20).
@@ -114,12 +122,9 @@ def mean(rates: Sequence[Decimal]) -> Decimal:
         raise ValueError("the mean of no rates is undefined")
     if len(rates) == 1:
         return rates[0]
-    exponents = [_exponent(rate) for rate in rates]
-    width = max(rate.adjusted() for rate in rates) - min(exponents) + 1
-    context = decimal_context(width + len(str(len(rates))) + 1, exact=True)
     total = Decimal(0)
     for rate in rates:
-        total = context.add(total, rate)
+        total = _EXACT.add(total, rate)
     prec = max(_MEAN_MIN_PREC, len(total.as_tuple().digits) + _MEAN_GUARD_DIGITS)
     return decimal_context(prec).divide(total, len(rates))
 
@@ -153,10 +158,3 @@ def best_index(rates: Sequence[Decimal]) -> int:
         if rates[index] > rates[best]:
             best = index
     return best
-
-
-def _exponent(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int):
-        raise ValueError(f"a rate must be finite, got {value}")
-    return exponent

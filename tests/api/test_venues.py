@@ -98,8 +98,8 @@ def test_format_plain(value: str, text: str) -> None:
 
 def test_median_odd_and_even() -> None:
     """The middle value, or the exact mean of the two middle ones."""
-    assert median([D("3"), D("1"), D("2")]) == 2
-    assert median([D("4"), D("1"), D("2"), D("3")]) == Fraction(5, 2)
+    assert median([D("3"), D("1"), D("2")]) == D("2")
+    assert median([D("4"), D("1"), D("2"), D("3")]) == D("2.5")
 
 
 def test_outliers_need_three_rates() -> None:
