@@ -63,7 +63,7 @@ _TIMESTAMP = (
 
 
 def build_document(
-    venues: Sequence[str] = ("binance",),
+    venues: Sequence[str] = (),
     version: str = "0.1.0",
     *,
     extra_paths: Mapping[str, Any] | None = None,
@@ -74,7 +74,8 @@ def build_document(
     files, /metrics), each described by its own module.
     """
     code = "Currency code, case-insensitive; letters and digits, 1-20 characters."
-    names = ", ".join(venues)
+    names = ", ".join(venues) or "the configured venues"
+    example = venues[0] if venues else "NAME"  # venues are configuration, never spelt here
     conversion = {
         "oneOf": [
             {"$ref": "#/components/schemas/Conversion"},
@@ -148,7 +149,7 @@ def build_document(
                             False,
                             f"One venue ({names}) only, without the average; 503 when it is "
                             "outdated or has no data.",
-                            "binance",
+                            example,
                             list(venues),
                         ),
                         _param("timestamp", False, _TIMESTAMP, "2026-11-21T12:00:00Z"),
@@ -186,7 +187,7 @@ def build_document(
                             "exchange",
                             False,
                             f"One venue ({names}) only.",
-                            "binance",
+                            example,
                             list(venues),
                         )
                     ],

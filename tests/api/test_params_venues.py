@@ -143,3 +143,11 @@ def test_new_parsers_raise_only_api_errors(raw: str) -> None:
     ):
         with contextlib.suppress(ApiError):
             call()
+
+
+def test_aggregate_names_match_settings() -> None:
+    """/convert accepts exactly the aggregates DEFAULT_EXCHANGE may name, in the same order."""
+    import settings
+    from api.aggregate import AGGREGATES
+
+    assert AGGREGATES == settings.AGGREGATES
