@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import settings
+from api.aggregate import AGGREGATES
 from api.exceptions import ApiError, InvalidParameterError, InvalidTimestampError
 from api.params import (
     PricesQuery,
@@ -147,7 +149,4 @@ def test_new_parsers_raise_only_api_errors(raw: str) -> None:
 
 def test_aggregate_names_match_settings() -> None:
     """/convert accepts exactly the aggregates DEFAULT_EXCHANGE may name, in the same order."""
-    import settings
-    from api.aggregate import AGGREGATES
-
     assert AGGREGATES == settings.AGGREGATES
