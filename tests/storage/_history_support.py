@@ -2,12 +2,13 @@
 
 `python -m tests.storage._history_support append ROOT SEED` writes snapshots
 back to back with the real `SnapshotWriter` (tiny segments, retention now
-and then) until killed; `... reindex ROOT` rebuilds the index in one process.
-The kill -9 tests run these.
+and then) until killed; `... reindex ROOT` rebuilds the index (one process)
+over and over until killed. The kill -9 tests run these.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from decimal import Decimal
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import orjson
 
-from storage.codec import decode, filename_for, find_pair
+from storage.codec import decode, filename_for, find_pair, ms_from_filename
+from storage.errors import CorruptSnapshotError
 from storage.history import HistoryReader, HistoryWriter, rebuild
 from storage.model import Quote, Snapshot, format_iso_ms
 from storage.writer import SnapshotWriter
@@ -54,7 +56,8 @@ class VariedVenue:
     def _quote(self, symbol: str, base: str, quote: str) -> Quote:
         rng = self.rng
         bid = _decimal(rng)
-        ask = bid + bid.scaleb(-3) if rng.random() < 0.9 else bid
+        tick = Decimal(1).scaleb(bid.as_tuple().exponent)  # type: ignore[arg-type]
+        ask = bid + tick if rng.random() < 0.9 and bid < 10**29 else bid
         sizes = [None if rng.random() < 0.05 else _decimal(rng) for _ in range(2)]
         if rng.random() < 0.02:
             sizes[0] = Decimal("0E-8")  # a size may be zero
@@ -113,6 +116,20 @@ def write_store(root: Path, count: int, seed: int, *, schema1_every: int = 5) ->
     return times
 
 
+def valid_times(root: Path) -> list[int]:
+    """The times of the snapshot files `codec.decode` accepts."""
+    times = []
+    for name in sorted(os.listdir(root / VENUE)):
+        ms = ms_from_filename(name)
+        if ms is not None:
+            try:
+                decode((root / VENUE / name).read_bytes(), ms)
+            except CorruptSnapshotError:
+                continue
+            times.append(ms)
+    return times
+
+
 def file_answer(root: Path, ms: int, base: str, quote: str) -> Quote | None:
     """What the historical path reads from the file: `codec.find_pair`."""
     return find_pair((root / VENUE / filename_for(ms)).read_bytes(), base, quote)
@@ -159,7 +176,7 @@ def _append_forever(root: Path, seed: int) -> None:
     while True:
         writer.write(Snapshot(VENUE, ms, venue.step()))
         if venue.rng.random() < 0.1:
-            writer.delete_older_than(ms - 40 * STEP_MS)
+            writer.delete_older_than(ms - 150 * STEP_MS)
         ms += STEP_MS
 
 
@@ -168,8 +185,9 @@ def main(argv: list[str]) -> int:
     if command == "append":
         _append_forever(root, int(argv[2]))
     elif command == "reindex":
-        rebuild(HistoryWriter(root, VENUE, seal_count=4), workers=1)
-        print("done", flush=True)
+        while True:
+            rebuild(HistoryWriter(root, VENUE, seal_count=4), workers=1)
+            print("done", flush=True)
     return 0
 
 
