@@ -125,7 +125,8 @@ class VenueSnapshots:
             return VenueState(self.venue, NO_DATA, None, None, self.unreadable().message)
         if stored is None:
             if lingering is None:
-                return VenueState(self.venue, NO_DATA, None, None, "no snapshot yet")
+                reason = f"No quotes have been received from {self.venue} yet."
+                return VenueState(self.venue, NO_DATA, None, None, reason)
             return VenueState(self.venue, OUTDATED, None, lingering)
         status = OK if self.is_fresh(stored.fetched_ms, now_ms) else OUTDATED
         return VenueState(self.venue, status, stored, stored.fetched_ms)
@@ -151,7 +152,8 @@ class VenueSnapshots:
             return VenueState(self.venue, NO_DATA, None, None, exc.message)
         before = self.newest_before(at_ms, now_ms)
         if before is None:
-            return VenueState(self.venue, NO_DATA, None, None, "no snapshot at or before then")
+            reason = f"No {self.venue} snapshot was taken at or before the timestamp."
+            return VenueState(self.venue, NO_DATA, None, None, reason)
         return VenueState(self.venue, OUTDATED, None, before)
 
     # -- as of T -----------------------------------------------------------------
