@@ -379,3 +379,30 @@ async def test_openapi_describes_the_venue_parameters(api: Api) -> None:
     _, response = await api.app.asgi_client.get("/docs")
     for path in ("/prices", "/exchanges", "exchange", "pair", "top_of_book_quantity"):
         assert path in response.text
+
+
+async def test_status_without_any_data(tmp_path: Path, clock: FixedClock) -> None:
+    """Nothing written yet: /health 503 no_data, /currencies 503 quotes_unavailable, /prices too."""
+    api = Api(tmp_path / "data", clock)
+    status, body, _ = await api.get("/health")
+    assert (status, body["status"], body["snapshots"]) == (503, "no_data", 0)
+    assert "binance" in body["reason"]
+    status, body, _ = await api.get("/currencies")
+    assert (status, body["error"]) == (503, "quotes_unavailable")
+    status, body, _ = await api.get("/prices")
+    assert (status, body["error"]) == (503, "quotes_unavailable")
+    status, body, _ = await api.get("/exchanges")
+    assert status == 200
+    assert {v["status"] for v in body["exchanges"].values()} == {"no_data"}
+
+
+async def test_currencies_include_outdated_venues(api: Api) -> None:
+    """An outdated venue's codes still count, and the list says it is partly outdated."""
+    api.write("okx", NOW_MS - 10 * MAX_AGE_MS, quote("SOL-USDT", "SOL", "USDT", "20", "21"))
+    api.clock.advance(MAX_AGE_MS - 3 * SECOND_MS)  # okx's newest (4 s) is now 61 s old
+    status, body, _ = await api.get("/currencies")
+    assert status == 200
+    assert body["currencies"] == ["BTC", "ETH", "USDT"]
+    assert body["outdated"] is True
+    assert body["exchanges"]["okx"]["outdated"] is True
+    assert body["exchanges"]["binance"]["outdated"] is False
