@@ -4,18 +4,21 @@
 `create_app`); `prepare_multiprocess(settings)` runs once in the API's main
 process before Sanic spawns its workers.
 
-With one worker the series live in a registry of the app. With
-`API_WORKERS > 1` each worker is a separate process, so prometheus-client's
-multiprocess mode is used: `prepare_multiprocess` creates a directory,
-exports it as PROMETHEUS_MULTIPROC_DIR before the workers are spawned (they
-inherit it, and prometheus-client decides its mode at import), and removes it
-when the API exits. Every worker's counters and histograms are files there;
-the worker that answers a scrape merges them all (`MultiProcessCollector`).
+Requests are counted and timed by one plain response middleware into
+`api.metrics_requests.RequestStats` (cheap enough for the 5 % budget; see
+there). With `API_WORKERS > 1` each worker is its own process:
+`prepare_multiprocess` creates a directory, exports it as
+PROMETHEUS_MULTIPROC_DIR before the workers are spawned (they inherit it;
+prometheus-client picks its multiprocess mode at import), and removes it when
+the API exits. Each worker writes its request figures there every second
+(`SharedStats`) and prometheus-client keeps its corrupt-snapshot counter
+there; the worker answering a scrape merges every worker's files
+(`MultiProcessCollector` for the counter).
 
 Figures that change with time alone are computed by the answering worker
 when scraped, never stored: each venue's newest-snapshot age and the
-snapshots indexed. No gauge is written by a worker, so no "live" gauge mode
-and no `mark_process_dead` bookkeeping is needed when Sanic replaces one.
+snapshots indexed. No worker writes a gauge, so no "live" gauge mode and no
+`mark_process_dead` bookkeeping is needed when Sanic replaces a worker.
 
 Labels are bounded: `route` is the route's pattern (`/convert`), never the
 raw path or query; requests that match no route are `route="unmatched"`.
@@ -38,7 +41,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Histogram,
     disable_created_metrics,
     generate_latest,
 )
@@ -48,6 +50,7 @@ from prometheus_client.registry import Collector
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from api.metrics_requests import FLUSH_SECONDS, RequestStats, SharedStats
 from settings import Settings
 from storage.errors import StoreReadError
 from storage.reader import SnapshotReader
@@ -66,9 +69,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Benchmark switch, not a setting: `bench/metrics.py` sets it to measure the
 # request-metrics overhead (A/B). /metrics still answers; requests are not counted.
 DISABLE_REQUEST_METRICS = "CRYPTO_CONVERTER_BENCH_NO_REQUEST_METRICS"
-# A latest /convert takes ~0.1 ms on the benchmark machine; historical ~1-10 ms.
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-UNMATCHED = "unmatched"
 
 
 def prepare_multiprocess(settings: Settings) -> Path | None:
@@ -128,8 +128,16 @@ class _Store(Collector):
         yield indexed
 
 
+class _Requests(Collector):
+    def __init__(self, source: Callable[[], RequestStats]) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._source().families()
+
+
 class _Metrics:
-    """One worker's request series, and how a scrape is answered."""
+    """One worker's series, and how a scrape is answered."""
 
     def __init__(
         self,
@@ -137,63 +145,40 @@ class _Metrics:
         retention_ms: int,
         clock: Callable[[], int],
     ) -> None:
-        self.multiprocess = MULTIPROC_ENV in os.environ
-        # In multiprocess mode the series are not registered anywhere: their
-        # values go to this worker's files, which the scrape merges.
-        own = None if self.multiprocess else CollectorRegistry()
-        self.requests = Counter(
-            "crypto_converter_http_requests",
-            "HTTP requests answered, by route pattern and status code",
-            ["route", "status"],
-            registry=own,
-        )
-        self.latency = Histogram(
-            "crypto_converter_http_request_duration_seconds",
-            "Time from the request's head to its response, by route pattern",
-            ["route"],
-            buckets=LATENCY_BUCKETS,
-            registry=own,
-        )
+        directory = os.environ.get(MULTIPROC_ENV)
+        self.stats = RequestStats()
+        self.shared = None if directory is None else SharedStats(Path(directory), self.stats)
+        # In multiprocess mode the corrupt counter is not registered anywhere:
+        # its values go to this worker's file, which MultiProcessCollector merges.
+        own = None if self.shared is not None else CollectorRegistry()
         self.corrupt = Counter(
             "crypto_converter_corrupt_snapshots_skipped",
             "Snapshot files found corrupt and skipped (each worker counts a file once)",
             ["exchange"],
             registry=own,
         )
+        for venue, reader in sources.items():
+            reader.on_corrupt = partial(_count, self.corrupt.labels(venue))
         self.store = _Store(sources, retention_ms, clock)
+        shared = self.shared
+        self.requests = _Requests(lambda: self.stats if shared is None else shared.merged())
         if own is not None:
+            own.register(self.requests)
             own.register(self.store)
         self.registry = own
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
-        for venue, reader in sources.items():
-            child = self.corrupt.labels(venue)
-            reader.on_corrupt = partial(_count, child)
-
-    def observe(self, route: str, status: int, seconds: float | None) -> None:
-        children = self._children.get((route, status))
-        if children is None:
-            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
-            self._children[(route, status)] = children
-        children[0].inc()
-        if seconds is not None:
-            children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         if self.registry is not None:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in 0.26
+        registry.register(self.requests)
         registry.register(self.store)
         return generate_latest(registry)
 
 
 def _count(counter: Any, _ms: int) -> None:
     counter.inc()
-
-
-def _route(request: Request) -> str:
-    route = request.route
-    return UNMATCHED if route is None else "/" + route.path
 
 
 def _now_ms() -> int:
@@ -239,13 +224,32 @@ def install(
     if os.environ.get(DISABLE_REQUEST_METRICS) == "1":
         log.warning("request metrics are off (%s=1: benchmark only)", DISABLE_REQUEST_METRICS)
         return
+    stats = metrics.stats
+    perf_counter = time.perf_counter
 
-    # Sanic dispatches this signal for every response it sends, error answers
-    # included. Its HTTP/1 stream notes when the request's head was parsed
-    # (`perft0`, what its access log times); under ASGI (tests) there is none,
-    # and the request is counted without a latency.
-    @app.signal("http.lifecycle.response")
-    async def observe(request: Request, response: HTTPResponse) -> None:
+    # A plain function, not a coroutine: Sanic awaits a middleware only when it
+    # returns an awaitable. It runs for every response, error answers included.
+    # Sanic's HTTP/1 stream notes when the request's head was parsed (`perft0`,
+    # what its access log times); under ASGI (tests) there is none, and the
+    # request is counted without a latency.
+    def observe(request: Request, response: HTTPResponse) -> None:
+        route = request.route
         started = getattr(request.stream, "perft0", None)
-        seconds = None if started is None else time.perf_counter() - started
-        metrics.observe(_route(request), response.status, seconds)
+        stats.observe(
+            None if route is None else route.path,
+            response.status,
+            None if started is None else perf_counter() - started,
+        )
+
+    app.on_response(observe)  # type: ignore[no-untyped-call]  # untyped in Sanic 25
+    shared = metrics.shared
+    if shared is not None:
+
+        async def start_flushing(app: Sanic[Any, Any]) -> None:
+            app.add_task(shared.flush_every(FLUSH_SECONDS), name="metrics-flush")
+
+        async def final_flush(app: Sanic[Any, Any]) -> None:
+            shared.flush()
+
+        app.after_server_start(start_flushing)
+        app.before_server_stop(final_flush)

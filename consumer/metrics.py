@@ -48,17 +48,27 @@ POLL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 WRITE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+_MTIME_TRUST_NS = 1_000_000_000
+
+
 def _is_snapshot(name: str) -> bool:
     # YYYYMMDDTHHMMSS.mmmZ.json; temporaries start with ".tmp-" and end otherwise.
     return name.endswith("Z.json") and not name.startswith(".")
 
 
 class StoreScanner:
-    """Bytes and files of each venue's snapshot directory, listed at each call."""
+    """Bytes and files of each venue's snapshot directory, re-listed when it changed.
+
+    A week is 20,160 files a venue; listing four such directories takes
+    ~90 ms, so a directory whose mtime has not moved is not listed again.
+    Directory mtimes come from a coarse clock: an mtime is trusted only once
+    the listing that saw it was made a second or more after it.
+    """
 
     def __init__(self, data_dir: Path, venues: Sequence[str]) -> None:
         self.directories = {venue: data_dir / venue for venue in venues}
         self._sizes: dict[str, dict[str, int]] = {venue: {} for venue in venues}
+        self._seen: dict[str, tuple[int, tuple[int, int]]] = {}  # venue -> (mtime, result)
         self._lock = threading.Lock()  # two scrapes at once must not race on the caches
 
     def scan(self) -> dict[str, tuple[int, int]]:
@@ -71,6 +81,19 @@ class StoreScanner:
             }
 
     def _scan(self, venue: str, directory: Path) -> tuple[int, int] | None:
+        try:
+            mtime = os.stat(directory).st_mtime_ns
+        except FileNotFoundError:
+            self._sizes[venue] = {}
+            self._seen.pop(venue, None)
+            return 0, 0
+        except OSError as exc:
+            log.debug("cannot stat %s for metrics: %s", directory, exc)
+            return None
+        seen = self._seen.get(venue)
+        if seen is not None and seen[0] == mtime:
+            return seen[1]
+        listed = time.time_ns()
         known = self._sizes[venue]
         sizes: dict[str, int] = {}
         try:
@@ -92,7 +115,12 @@ class StoreScanner:
             log.debug("cannot list %s for metrics: %s", directory, exc)
             return None
         self._sizes[venue] = sizes
-        return sum(sizes.values()), len(sizes)
+        result = sum(sizes.values()), len(sizes)
+        if listed - mtime >= _MTIME_TRUST_NS:
+            self._seen[venue] = (mtime, result)
+        else:
+            self._seen.pop(venue, None)
+        return result
 
 
 class _ScrapeTime(Collector):

@@ -15,7 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sanic import Sanic
 
 from api.app import create_app
-from api.metrics import DISABLE_REQUEST_METRICS, UNMATCHED
+from api.metrics import DISABLE_REQUEST_METRICS
+from api.metrics_requests import UNMATCHED
 from settings import load_settings
 from storage.codec import filename_for
 from tests.api.conftest import NOW_MS, FixedClock, Store

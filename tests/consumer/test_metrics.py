@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
+import time
 import urllib.request
 from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
@@ -255,6 +257,21 @@ def test_store_bytes_and_files_are_the_snapshot_files_on_disk(tmp_path: Path) ->
     assert scanner.scan()["binance"] == (57, 2)
     shutil.rmtree(folder)
     assert scanner.scan()["binance"] == (0, 0)
+
+
+def test_store_scan_reuses_an_unchanged_directory_and_sees_a_new_file(tmp_path: Path) -> None:
+    """A directory whose (old) mtime did not move is not re-listed; a new file moves it."""
+    folder = tmp_path / "binance"
+    folder.mkdir()
+    (folder / "20261121T233600.123Z.json").write_bytes(b"x" * 10)
+    past = time.time() - 60
+    os.utime(folder, (past, past))
+    scanner = StoreScanner(tmp_path, ("binance",))
+    assert scanner.scan() == {"binance": (10, 1)}
+    (folder / "20261121T233600.123Z.json").write_bytes(b"x" * 99)  # in place: no dir change
+    assert scanner.scan() == {"binance": (10, 1)}  # snapshot files never change in place
+    (folder / "20261121T233630.123Z.json").write_bytes(b"y" * 5)
+    assert scanner.scan() == {"binance": (15, 2)}
 
 
 def scrape(port: int) -> str:
