@@ -19,7 +19,6 @@ Not thread-safe: one reader per event loop. Look-ups refresh at most every
 from __future__ import annotations
 
 import bisect
-import logging
 import os
 import time
 from collections import OrderedDict
@@ -29,21 +28,17 @@ from pathlib import Path
 from typing import TypeVar
 
 from storage.codec import filename_for
-from storage.history._files import index_dir, is_segment, is_tail
+from storage.history._files import index_dir
+from storage.history._listing import Listing
 from storage.history._parse import Row
-from storage.history._parts import Ident, Sealed, StaleError, Tail, ident_of
+from storage.history._parts import Sealed, StaleError, Tail
 from storage.history._segment import Columns, IndexFileError
-from storage.history._tail import decode_payload, scan
 from storage.model import Quote
 
 __all__ = ["HistoryReader"]
 
-log = logging.getLogger(__name__)
-
 _T = TypeVar("_T")
-_Part = Sealed | Tail
-_MTIME_TRUST_NS = 1_000_000_000  # see storage.reader: directory mtimes are coarse
-_DECIMALS = 200_000
+_DECIMALS = 200_000  # strings remembered as Decimal; cleared when full
 
 
 class HistoryReader:
@@ -60,169 +55,47 @@ class HistoryReader:
     ) -> None:
         self.directory = index_dir(root, venue)
         self.snapshots = root / venue
-        self.rescan_after = rescan_after
-        self._clock = clock
-        self._checked_at = float("-inf")
-        self._dir: tuple[int, int] | None = None
-        self._ambiguous = False
-        self._parts: dict[str, _Part] = {}
-        self._where: dict[int, tuple[_Part, int]] = {}
-        self._times: list[int] = []
+        self._listing = Listing(self.directory, rescan_after, clock)
+        self._listing.on_rebuild = self._forget_columns
         self._columns: OrderedDict[tuple[Sealed, int], Columns] = OrderedDict()
         self._cache_entries = cache_entries
         self._decimals: dict[str, Decimal] = {}
-        self._damaged: set[tuple[str, Ident]] = set()
 
-    # -- what is indexed ----------------------------------------------------------
-
-    def refresh(self, *, force: bool = False) -> None:
-        """Pick up new, replaced and removed index files (throttled unless `force`)."""
-        now = self._clock()
-        if not force and now - self._checked_at < self.rescan_after:
-            return
-        self._checked_at = now
-        try:
-            st = os.stat(self.directory)
-        except OSError:
-            if self._parts:
-                self._parts = {}
-                self._rebuild()
-            self._dir = None
-            return
-        changed = False
-        if force or self._ambiguous or (st.st_ino, st.st_mtime_ns) != self._dir:
-            changed = self._relist()
-            self._dir = (st.st_ino, st.st_mtime_ns)
-            self._ambiguous = time.time_ns() - st.st_mtime_ns < _MTIME_TRUST_NS
-        grown = [part for part in self._parts.values() if isinstance(part, Tail)]
-        added = [t for part in grown for t in self._read_tail(part)]
-        if changed:
-            self._rebuild()
-        elif added:
-            for ms, loc in added:
-                if ms not in self._where:
-                    self._where[ms] = loc
-                    if not self._times or ms > self._times[-1]:
-                        self._times.append(ms)
-                    else:
-                        bisect.insort(self._times, ms)
-
-    def _relist(self) -> bool:
-        try:
-            names = set(os.listdir(self.directory))
-        except OSError:
-            names = set()
-        changed = False
-        for name in [n for n in self._parts if n not in names]:
-            del self._parts[name]
-            changed = True
-        like: Sealed | None = None
-        for name in sorted(names):
-            path = self.directory / name
-            part = self._parts.get(name)
-            if isinstance(part, Sealed):
-                like = part
-            if is_segment(name):
-                try:
-                    ident = ident_of(os.stat(path))
-                    if part is not None and part.ident == ident:
-                        continue
-                    if (name, ident) in self._damaged:
-                        continue
-                    like = self._parts[name] = Sealed.load(path, like)
-                except FileNotFoundError:
-                    self._parts.pop(name, None)
-                except (OSError, IndexFileError) as exc:
-                    self._damage(name, path, exc)
-                changed = True
-            elif is_tail(name) and part is None:
-                try:
-                    self._parts[name] = Tail(path, ident_of(os.stat(path)))
-                    changed = True
-                except OSError:
-                    pass
-        return changed
-
-    def _read_tail(self, tail: Tail) -> list[tuple[int, tuple[_Part, int]]]:
-        if tail.broken:
-            return []
-        try:
-            with open(tail.path, "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if ident_of(st)[:2] != tail.ident[:2] or st.st_size <= tail.offset:
-                    return []
-                handle.seek(tail.offset)
-                data = handle.read()
-        except OSError:
-            return []
-        frames, end = scan(data)
-        try:
-            deltas = [decode_payload(frame) for frame in frames]
-        except IndexFileError as exc:
-            tail.broken = True
-            self._damage(tail.path.name, tail.path, exc)
-            return []
-        first = len(tail.times)
-        tail.offset += end
-        tail.feed(deltas)
-        return [(tail.times[k], (tail, k)) for k in range(first, len(tail.times))]
-
-    def _rebuild(self) -> None:
-        where: dict[int, tuple[_Part, int]] = {}
-        sealed = sorted((p for p in self._parts.values() if isinstance(p, Sealed)), key=_first)
-        tails = [p for p in self._parts.values() if isinstance(p, Tail)]
-        parts: list[_Part] = [*sealed, *tails]
-        for part in parts:
-            for i, ms in enumerate(part.times):
-                where.setdefault(ms, (part, i))
-        self._where = where
-        self._times = sorted(where)
-        live = {id(p) for p in sealed}
+    def _forget_columns(self) -> None:
+        live = self._listing.sealed()
         for key in [k for k in self._columns if id(k[0]) not in live]:
             del self._columns[key]
 
-    def _damage(self, name: str, path: Path, exc: Exception) -> None:
-        try:
-            ident: Ident | None = ident_of(os.stat(path))
-        except OSError:
-            ident = None
-        if ident is not None and (name, ident) not in self._damaged:
-            self._damaged.add((name, ident))
-            log.warning(
-                "history index file %s is damaged (%s); its snapshots are read from their "
-                "files until the consumer repairs it",
-                path,
-                exc,
-            )
-        if self._parts.pop(name, None) is not None:
-            self._rebuild()
+    def refresh(self, *, force: bool = False) -> None:
+        """Pick up new, replaced and removed index files (throttled unless `force`)."""
+        self._listing.refresh(force=force)
 
     def covered(self) -> tuple[int, int] | None:
         """(oldest, newest) indexed fetch time; times in between may still be missing."""
         self.refresh()
-        return (self._times[0], self._times[-1]) if self._times else None
+        return (self._listing.times[0], self._listing.times[-1]) if self._listing.times else None
 
     def times(self) -> list[int]:
         """Every indexed fetch time, sorted."""
         self.refresh()
-        return list(self._times)
+        return list(self._listing.times)
 
     def has(self, fetched_ms: int) -> bool:
         self.refresh()
-        return fetched_ms in self._where
+        return fetched_ms in self._listing.where
 
     def in_force(self, at_ms: int, since_ms: int) -> int | None:
         """The newest indexed fetch time t with since_ms <= t <= at_ms."""
         self.refresh()
-        i = bisect.bisect_right(self._times, at_ms)
-        if i and self._times[i - 1] >= since_ms:
-            return self._times[i - 1]
+        i = bisect.bisect_right(self._listing.times, at_ms)
+        if i and self._listing.times[i - 1] >= since_ms:
+            return self._listing.times[i - 1]
         return None
 
     def stamp(self, fetched_ms: int) -> tuple[int, int]:
         """(size, mtime_ns) of the file as indexed; KeyError if not indexed."""
         self.refresh()
-        part, i = self._where[fetched_ms]
+        part, i = self._listing.where[fetched_ms]
         return part.stamp(i)
 
     def matches_file(self, fetched_ms: int) -> bool:
@@ -245,7 +118,7 @@ class HistoryReader:
     def currencies_at(self, fetched_ms: int) -> frozenset[str]:
         """Every code a row of that snapshot uses; KeyError when not indexed."""
         self.refresh()
-        part, i = self._where[fetched_ms]
+        part, i = self._listing.where[fetched_ms]
         return part.currencies(i)
 
     def series(self, base: str, quote: str, times: Sequence[int]) -> list[Quote | None]:
@@ -268,7 +141,7 @@ class HistoryReader:
             raise KeyError(str(exc)) from None
 
     def _quote_at(self, fetched_ms: int, base: str, quote: str) -> Quote | None:
-        part, i = self._where[fetched_ms]
+        part, i = self._listing.where[fetched_ms]
         if isinstance(part, Tail):
             found = part.row(i, base, quote)
             return None if found is None else self._quote(found[0], found[1])
@@ -290,7 +163,7 @@ class HistoryReader:
         except FileNotFoundError:
             raise StaleError(part.path.name) from None
         except (OSError, IndexFileError) as exc:
-            self._damage(part.path.name, part.path, exc)
+            self._listing.damage(part.path.name, part.path, exc)
             raise KeyError(fetched_ms) from None
         self._columns[key] = columns
         if len(self._columns) > self._cache_entries:
@@ -317,7 +190,3 @@ class HistoryReader:
             dec(bid_qty) if bid_qty else None,
             dec(ask_qty) if ask_qty else None,
         )
-
-
-def _first(part: Sealed) -> int:
-    return part.times[0]
