@@ -33,7 +33,7 @@ from consumer.errors import (
     RateLimitedError,
     RestrictedLocationError,
 )
-from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, snippet
+from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, parse_retry_after, snippet
 from consumer.exchanges._model import OrderBook, SymbolStats
 from storage.model import Quote
 
@@ -103,11 +103,14 @@ def check_status(response: httpx.Response) -> None:
             f"(a CloudFront/region block; U.S. IPs are refused): {snippet(response)}",
             403,
         )
+    # A Retry-After, where given, is honoured when it asks for longer than the ban.
+    raw = response.headers.get("Retry-After")
+    wait = IP_BAN_SECONDS if raw is None else max(IP_BAN_SECONDS, parse_retry_after(raw))
     raise RateLimitedError(
         f"{NAME} GET {path} answered 403 (IP rate limit ban; Bybit says wait at least "
-        f"10 minutes), pausing {IP_BAN_SECONDS:g}s: {snippet(response)}",
+        f"10 minutes), pausing {wait:g}s: {snippet(response)}",
         403,
-        IP_BAN_SECONDS,
+        wait,
     )
 
 

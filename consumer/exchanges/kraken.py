@@ -26,7 +26,7 @@ from itertools import pairwise
 import httpx
 
 from consumer.errors import BadPayloadError, ExchangeBodyError, RateLimitedError
-from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json
+from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, parse_retry_after
 from consumer.exchanges._model import OrderBook, SymbolStats
 from storage.model import Quote
 
@@ -85,7 +85,26 @@ class PairInfo:
 async def _get(
     client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None
 ) -> object:
-    return await get_json(client, path, params=params, venue=NAME)
+    """GET through `get_json`; a rate-limit body with a Retry-After header pauses that long.
+
+    Kraken does not document a Retry-After, but a proxy or a future Kraken may
+    send one, and the venues contract says to honour it where given; without
+    one, the parsers pause DEFAULT_RETRY_AFTER.
+    """
+    seen: list[httpx.Response] = []
+    payload = await get_json(client, path, params=params, venue=NAME, check_status=seen.append)
+    errors = payload.get("error") if isinstance(payload, dict) else None
+    raw = seen[-1].headers.get("Retry-After") if seen else None
+    if raw is not None and isinstance(errors, list):
+        limited = RATE_LIMIT_ERRORS.intersection(str(e) for e in errors)
+        if limited:
+            wait = parse_retry_after(raw)
+            raise RateLimitedError(
+                f"{NAME} GET {path} answered errors {sorted(limited)}, Retry-After {wait:g}s",
+                seen[-1].status_code,
+                wait,
+            )
+    return payload
 
 
 async def fetch_metadata(client: httpx.AsyncClient) -> dict[str, PairInfo]:

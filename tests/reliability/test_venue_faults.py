@@ -458,20 +458,13 @@ def test_rate_limits_without_hint_pause_the_venue_for_a_minute_or_more(tmp_path:
 LONG_HINT = 1200  # longer than both defaults (60 s, Bybit's 600 s IP ban)
 
 
-_IGNORES_HINT = pytest.mark.xfail(
-    strict=True,
-    reason="bug: kraken.py pauses DEFAULT_RETRY_AFTER and bybit.py's 403 IP_BAN_SECONDS "
-    "whatever Retry-After the answer carries (venues.md section 1: 'Retry-After where given')",
-)
-
-
 @pytest.mark.parametrize(
     ("venue", "fault"),
     [
-        pytest.param("kraken", Fault.RATE_LIMITED, marks=_IGNORES_HINT),
-        pytest.param("kraken", Fault.RATE_LIMITED_ALT, marks=_IGNORES_HINT),
+        ("kraken", Fault.RATE_LIMITED),
+        ("kraken", Fault.RATE_LIMITED_ALT),
         ("bybit", Fault.RATE_LIMITED),
-        pytest.param("bybit", Fault.RATE_LIMITED_ALT, marks=_IGNORES_HINT),
+        ("bybit", Fault.RATE_LIMITED_ALT),
         ("okx", Fault.RATE_LIMITED),
     ],
 )
