@@ -22,7 +22,7 @@ import bisect
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -84,6 +84,12 @@ class HistoryReader:
         self.refresh()
         return fetched_ms in self._listing.where
 
+    def missing(self, times: Iterable[int]) -> list[int]:
+        """Those of `times` the index does not hold (read their files)."""
+        self.refresh()
+        where = self._listing.where
+        return [t for t in times if t not in where]
+
     def in_force(self, at_ms: int, since_ms: int) -> int | None:
         """The newest indexed fetch time t with since_ms <= t <= at_ms."""
         self.refresh()
@@ -105,6 +111,10 @@ class HistoryReader:
             return (st.st_size, st.st_mtime_ns) == self.stamp(fetched_ms)
         except (OSError, KeyError):
             return False
+
+    def mismatched(self, times: Iterable[int]) -> list[int]:
+        """Those of `times` not indexed, or whose file is gone or changed (a stat each)."""
+        return [t for t in times if not self.matches_file(t)]
 
     # -- answers ------------------------------------------------------------------
 

@@ -116,6 +116,8 @@ def test_stamps_follow_the_files(store: tuple[Path, list[int]]) -> None:
         assert reader.stamp(ms) == (st.st_size, st.st_mtime_ns)
         assert reader.matches_file(ms)
     assert not reader.matches_file(T0 - 1)
+    assert reader.missing([times[0], T0 - 1, times[1]]) == [T0 - 1]
+    assert reader.mismatched([*times, T0 - 1]) == [T0 - 1]
 
 
 def _quote(symbol: str, base: str, quote: str, bid: str) -> Quote:
@@ -184,8 +186,7 @@ def test_repair_drops_deleted_and_changed_files_and_indexes_new_ones(tmp_path: P
     os.replace(tmp, directory / filename_for(times[1]))
     (directory / filename_for(times[2])).write_bytes(b"{}")
     reader = HistoryReader(root, VENUE, rescan_after=0)
-    assert not reader.matches_file(times[0])
-    assert not reader.matches_file(times[1])
+    assert reader.mismatched(times) == times[:3]
     done = repair(HistoryWriter(root, VENUE))
     assert (done.dropped, done.indexed) == (3, 1)
     assert reader.times() == times[1:2] + times[3:]
