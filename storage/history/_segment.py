@@ -83,10 +83,11 @@ class SegmentHeader:
         return self.offsets[e], self.lengths[e], self.crcs[e]
 
 
-def _symbol_columns(records: list[Record]) -> Iterator[tuple[str, list[Pair], Values]]:
-    """Each symbol of the segment: its (base, quote) pairs, and its four value columns.
+def _symbol_columns(records: list[Record]) -> Iterator[tuple[str, Pair, Values]]:
+    """Each symbol of the segment: its four value columns for each (base, quote) it had.
 
-    A value column holds one string per record, "" where the symbol is absent.
+    A value column holds one string per record, "" where the symbol is absent
+    (or had other codes: a venue may re-code a symbol, rarely).
     """
     first = records[0]
     if all(r.symbols == first.symbols for r in records):
@@ -95,11 +96,11 @@ def _symbol_columns(records: list[Record]) -> Iterator[tuple[str, list[Pair], Va
         if all(r.columns[:2] == first.columns[:2] for r in records):  # no symbol re-coded
             named = zip(first.symbols, first.columns[0], first.columns[1], strict=True)
             for j, (symbol, base, quote) in enumerate(named):
-                yield symbol, [(base, quote)], [field[j] for field in fields]
+                yield symbol, (base, quote), [field[j] for field in fields]
             return
         codes = [list(zip(*(r.columns[f] for r in records), strict=True)) for f in range(2)]
         for j, symbol in enumerate(first.symbols):
-            yield symbol, _pairs(codes[0][j], codes[1][j]), [field[j] for field in fields]
+            yield from _by_pair_of(symbol, codes[0][j], codes[1][j], [f[j] for f in fields])
         return
     rowmaps = [r.rows() for r in records]
     order: dict[str, Row] = {}
@@ -107,7 +108,23 @@ def _symbol_columns(records: list[Record]) -> Iterator[tuple[str, list[Pair], Va
         order.update(rows)  # first-appearance order; only the keys are used
     for symbol in order:
         bases, quotes, *values = zip(*[rows.get(symbol, NO_ROW) for rows in rowmaps], strict=True)
-        yield symbol, _pairs(bases, quotes), values
+        yield from _by_pair_of(symbol, bases, quotes, values)
+
+
+def _by_pair_of(
+    symbol: str, bases: tuple[str, ...], quotes: tuple[str, ...], values: Values
+) -> Iterator[tuple[str, Pair, Values]]:
+    base_set, quote_set = set(bases), set(quotes)
+    base_set.discard("")
+    quote_set.discard("")
+    if len(base_set) == 1 and len(quote_set) == 1:
+        yield symbol, (base_set.pop(), quote_set.pop()), values
+        return
+    codes = list(zip(bases, quotes, strict=True))
+    for pair in dict.fromkeys(code for code in codes if code != ("", "")):
+        keep = [code == pair for code in codes]
+        masked = [tuple(v if k else "" for v, k in zip(c, keep, strict=True)) for c in values]
+        yield symbol, pair, masked
 
 
 def encode_segment(records: Sequence[Record]) -> bytes:
@@ -119,22 +136,12 @@ def encode_segment(records: Sequence[Record]) -> bytes:
     entries: list[tuple[str, str, str]] = []
     blobs: list[bytes] = []
     partial: dict[int, frozenset[int]] = {}  # entry -> the records it is in, if not all
-    for symbol, pairs, columns in _symbol_columns(records):
-        for base, quote in pairs:
-            values = columns
-            if len(pairs) > 1:  # the venue changed this symbol's codes within the segment
-                codes = [(r.rows().get(symbol) or NO_ROW)[:2] for r in records]
-                values = [
-                    tuple(
-                        v if code == (base, quote) else "" for v, code in zip(c, codes, strict=True)
-                    )
-                    for c in columns
-                ]
-            if "" in values[0]:
-                partial[len(entries)] = frozenset(i for i, bid in enumerate(values[0]) if bid)
-            entries.append((symbol, base, quote))
-            text = _SEP.join("\n".join(column) for column in values)
-            blobs.append(zlib.compress(text.encode("ascii"), _LEVEL, wbits=-15))
+    for symbol, (base, quote), values in _symbol_columns(records):
+        if "" in values[0]:
+            partial[len(entries)] = frozenset(i for i, bid in enumerate(values[0]) if bid)
+        entries.append((symbol, base, quote))
+        text = _SEP.join("\n".join(column) for column in values)
+        blobs.append(zlib.compress(text.encode("ascii"), _LEVEL, wbits=-15))
     whole = [e for e in range(len(entries)) if e not in partial]
     set_ids: dict[tuple[int, ...], int] = {}
     presence = []
@@ -178,18 +185,6 @@ def _by_pair(entries: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[
     for e, (_, base, quote) in enumerate(entries):
         by_pair.setdefault((base, quote), []).append(e)
     return by_pair
-
-
-def _pairs(bases: tuple[str, ...], quotes: tuple[str, ...]) -> list[tuple[str, str]]:
-    """The (base, quote) pairs of one symbol's column, in order of first appearance."""
-    base_set, quote_set = set(bases), set(quotes)
-    base_set.discard("")
-    quote_set.discard("")
-    if len(base_set) == 1 and len(quote_set) == 1:
-        return [(base_set.pop(), quote_set.pop())]
-    pairs = dict.fromkeys(zip(bases, quotes, strict=True))
-    pairs.pop(("", ""), None)
-    return list(pairs)
 
 
 def header_span(prefix: bytes, file_size: int) -> int:
