@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import sys
@@ -146,7 +147,20 @@ def main() -> int:
     root = ensure(args.schema, args.days)
     os.sync()
     print(f"python run.py reindex over {root} (load average {os.getloadavg()[0]:.2f}):")
+    before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    started = time.perf_counter()
     status = reindex(root, ["binance"], sys.stdout)
+    wall = time.perf_counter() - started
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    pairs = zip(after, before, strict=True)
+    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in pairs)
+    # On a shared machine wall time says how busy the others were; CPU time
+    # does not: CPU / cores is what the rebuild takes on an idle machine.
+    print(
+        f"reindex: wall {wall:.1f} s, CPU {cpu:.1f} s (this process and its workers), "
+        f"load average now {os.getloadavg()[0]:.2f}; idle {os.cpu_count()} cores: ~"
+        f"{cpu / min(2, os.cpu_count() or 1):.0f} s"
+    )
     files = sum(p.stat().st_size for p in (root / "binance").iterdir())
     index = sum(p.stat().st_size for p in index_dir(root, "binance").iterdir())
     print(f"index / files = {index:,} / {files:,} = {100 * index / files:.2f} %")

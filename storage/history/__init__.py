@@ -7,13 +7,14 @@ hold, so a caller falls back to the files for anything not indexed yet.
 
 On disk, `DATA_DIR/.history/<venue>/`:
 
-    <first fetch time>.hxs   sealed segments: ~120 snapshots each, column by
-                             column (per symbol, the bid/ask/size strings of every
-                             snapshot, deflated); written once, atomically
-    tail-<random>.hxt        the open tail: the newest snapshots, one checked frame
-                             (length + crc32) appended per snapshot, a full one
-                             then only the rows that changed
-    .tmp-*                   a write in progress or a crash's leftover
+    <first fetch time>.hxs   sealed segments of ~120 snapshots (an hour at 30 s),
+                             written once, atomically: per (symbol, base, quote),
+                             the bid/ask/size strings of every snapshot in it,
+                             deflated column by column; each part checksummed
+    tail-<random>.hxt        the open tail: one checked frame (length + crc32)
+                             appended per snapshot, a full one, then only the
+                             rows that changed; sealed into a segment when full
+    .tmp-*                   a write in progress, or a crash's leftover
 
 Formats: `_segment.py` and `_tail.py`. Rules:
 
