@@ -37,46 +37,48 @@ FLUSH_SECONDS = 1.0
 
 
 class RequestStats:
-    """One worker's request counts and latency histograms, as plain dicts."""
+    """One worker's request counts and latency histograms, as plain dicts.
+
+    One row per (route path, status): [responses, observations per latency
+    bucket (the last is +Inf), their sum]. A response is one dict look-up and
+    three list additions; the per-route histogram adds the rows of its
+    statuses when exposed.
+    """
 
     def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self.bounds = bounds
-        self.counts: dict[tuple[str | None, int], int] = {}  # (route path, status) -> n
-        # route path -> observations per bucket (the last is +Inf), then their sum
-        self.latency: dict[str | None, list[float]] = {}
-        self.seen = 0
+        self.rows: dict[tuple[str | None, int], list[float]] = {}
 
     def observe(self, path: str | None, status: int, seconds: float | None) -> None:
         """One response; `path` is the route's pattern (None: no route matched)."""
-        key = (path, status)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        self.seen += 1
-        if seconds is None:
-            return
-        row = self.latency.get(path)
+        row = self.rows.get((path, status))
         if row is None:
-            row = self.latency[path] = [0.0] * (len(self.bounds) + 2)
-        row[bisect.bisect_left(self.bounds, seconds)] += 1
-        row[-1] += seconds
+            row = self.rows[(path, status)] = [0.0] * (len(self.bounds) + 3)
+        row[0] += 1
+        if seconds is not None:
+            row[1 + bisect.bisect_left(self.bounds, seconds)] += 1
+            row[-1] += seconds
+
+    @property
+    def responses(self) -> int:
+        return int(sum(row[0] for row in self.rows.values()))
 
     def merge(self, other: RequestStats) -> None:
-        for key, n in other.counts.items():
-            self.counts[key] = self.counts.get(key, 0) + n
-        for path, row in other.latency.items():
-            mine = self.latency.setdefault(path, [0.0] * len(row))
+        for key, row in other.rows.items():
+            mine = self.rows.setdefault(key, [0.0] * len(row))
             for i, value in enumerate(row):
                 mine[i] += value
 
     def dump(self) -> bytes:
-        counts = [[path, status, n] for (path, status), n in self.counts.items()]
-        return orjson.dumps({"counts": counts, "latency": list(self.latency.items())})
+        return orjson.dumps([[path, status, row] for (path, status), row in self.rows.items()])
 
     @classmethod
     def load(cls, data: bytes, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> RequestStats:
-        doc = orjson.loads(data)
         stats = cls(bounds)
-        stats.counts = {(path, status): n for path, status, n in doc["counts"]}
-        stats.latency = dict(doc["latency"])
+        for path, status, row in orjson.loads(data):
+            if len(row) != len(bounds) + 3:
+                raise ValueError(f"a row of {len(row)} figures; {len(bounds) + 3} expected")
+            stats.rows[(path, status)] = row
         return stats
 
     def families(self) -> Iterator[Metric]:
@@ -85,19 +87,25 @@ class RequestStats:
             "HTTP requests answered, by route pattern and status code",
             labels=["route", "status"],
         )
-        for (path, status), n in sorted(self.counts.items(), key=str):
-            requests.add_metric([_route_label(path), str(status)], n)
+        per_route: dict[str | None, list[float]] = {}
+        for (path, status), row in sorted(self.rows.items(), key=str):
+            requests.add_metric([_route_label(path), str(status)], row[0])
+            total = per_route.setdefault(path, [0.0] * (len(row) - 1))
+            for i, value in enumerate(row[1:]):
+                total[i] += value
         yield requests
         latency = HistogramMetricFamily(
             "crypto_converter_http_request_duration_seconds",
             "Time from the request's head to its response, by route pattern",
             labels=["route"],
         )
-        for path, row in sorted(self.latency.items(), key=str):
-            cumulative = list(itertools.accumulate(row[:-1]))
+        for path, total in per_route.items():
+            cumulative = list(itertools.accumulate(total[:-1]))
+            if not cumulative[-1]:
+                continue  # counted, never timed (no HTTP/1 stream: the ASGI test client)
             buckets = [(str(b), c) for b, c in zip(self.bounds, cumulative, strict=False)]
             latency.add_metric(
-                [_route_label(path)], [*buckets, ("+Inf", cumulative[-1])], sum_value=row[-1]
+                [_route_label(path)], [*buckets, ("+Inf", cumulative[-1])], sum_value=total[-1]
             )
         yield latency
 
@@ -121,13 +129,13 @@ class SharedStats:
         self._flushed = 0
 
     def flush(self) -> None:
-        if self.stats.seen == self._flushed:
+        responses = self.stats.responses
+        if responses == self._flushed:
             return
-        seen = self.stats.seen
         temporary = self.path.with_suffix(".tmp")
         temporary.write_bytes(self.stats.dump())
         os.replace(temporary, self.path)
-        self._flushed = seen
+        self._flushed = responses
 
     async def flush_every(self, seconds: float) -> None:
         while True:
@@ -140,6 +148,6 @@ class SharedStats:
         for path in self.directory.glob("requests_*.json"):
             try:
                 total.merge(RequestStats.load(path.read_bytes(), self.stats.bounds))
-            except (OSError, orjson.JSONDecodeError, KeyError, ValueError) as exc:
+            except (OSError, orjson.JSONDecodeError, TypeError, ValueError) as exc:
                 log.warning("metrics: skipping %s: %s", path.name, exc)
         return total

@@ -81,11 +81,11 @@ def test_merging_workers_files_equals_one_worker_seeing_everything(
     merged = RequestStats.load(observed(a).dump())
     merged.merge(RequestStats.load(observed(b).dump()))
     together = observed(a + b)
-    assert merged.counts == together.counts
-    assert merged.latency.keys() == together.latency.keys()
-    for path, row in together.latency.items():
-        assert merged.latency[path][:-1] == row[:-1]
-        assert abs(merged.latency[path][-1] - row[-1]) < 1e-9
+    assert merged.rows.keys() == together.rows.keys()
+    for key, row in together.rows.items():
+        assert merged.rows[key][:-1] == row[:-1]
+        assert abs(merged.rows[key][-1] - row[-1]) < 1e-9
+    assert merged.responses == len(a) + len(b)
 
 
 def test_a_bucket_bound_itself_falls_in_that_bucket() -> None:
@@ -93,7 +93,7 @@ def test_a_bucket_bound_itself_falls_in_that_bucket() -> None:
     stats = observed([("convert", 200, 0.005)])
     index = bisect.bisect_left(LATENCY_BUCKETS, 0.005)
     assert LATENCY_BUCKETS[index] == 0.005
-    assert stats.latency["convert"][index] == 1
+    assert stats.rows[("convert", 200)][1 + index] == 1
 
 
 def test_shared_stats_flush_and_merge_every_workers_file(tmp_path: Path) -> None:
@@ -102,8 +102,9 @@ def test_shared_stats_flush_and_merge_every_workers_file(tmp_path: Path) -> None
     shared = SharedStats(tmp_path, mine)
     (tmp_path / "requests_1.json").write_bytes(observed([("convert", 200, 0.002)]).dump())
     (tmp_path / "requests_2.json").write_bytes(b"{not json")
+    (tmp_path / "requests_3.json").write_bytes(b'[["convert", 200, [1.0]]]')  # other bounds
     total = shared.merged()
-    assert total.counts == {("convert", 200): 2}
+    assert total.responses == 2
     assert shared.path.exists()
     mine.observe("convert", 200, None)
-    assert shared.merged().counts == {("convert", 200): 3}
+    assert shared.merged().responses == 3

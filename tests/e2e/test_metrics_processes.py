@@ -71,6 +71,9 @@ def test_two_api_workers_count_every_request_once(
     with Proc("api", env=env, workdir=tmp_path, name="api") as api:
         api.wait_for_log("workers share", timeout=30)
         shared = Path(re.search(r"workers share (\S+)", api.output())[1])  # type: ignore[index]
+        # Both workers must be up: before that one answers everything, and Sanic's
+        # manager ignores SIGTERM while a worker is starting (sanic-org/sanic#2997).
+        wait_until(lambda: api.output().count("Worker ready") >= 2, 30, message=api.output)
         wait_until(lambda: get(f"{base}/health")[0] == 200, 30, message=api.output)
         url = f"{base}/convert?amount=1&from=BTC&to=USDT"
         with ThreadPoolExecutor(8) as pool:
@@ -96,7 +99,7 @@ def test_two_api_workers_count_every_request_once(
         # Both workers answered some requests: each wrote its own figures.
         assert len(list(shared.glob("requests_*.json"))) == 2
         check_metrics(text)
-        assert api.terminate() == 0
+        assert api.terminate() == 0, api.output()
     assert not shared.exists()
 
 
