@@ -34,8 +34,8 @@ def ticker(symbol: str, bid: object = "1.00000000", ask: object = "1.10000000") 
 
 
 def test_registry_maps_the_name_to_the_module() -> None:
-    """The adapter registry has Binance under its NAME."""
-    assert set(REGISTRY) == {"binance"}
+    """The adapter registry has Binance under its NAME (beside the other venues)."""
+    assert "binance" in REGISTRY
     assert REGISTRY["binance"] is binance
     assert binance.NAME == "binance"
 
