@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from storage.history._files import is_segment, is_tail
+from storage.history._layout import IndexFileError
 from storage.history._parts import Ident, Sealed, Tail, ident_of
-from storage.history._segment import IndexFileError
 from storage.history._tail import decode_payload, scan
 
 __all__ = ["Listing", "Part"]

@@ -10,15 +10,16 @@ import bisect
 import os
 from pathlib import Path
 
-from storage.history._parse import Row
-from storage.history._segment import (
+from storage.history._layout import (
     PREFIX,
-    Columns,
-    SegmentHeader,
-    decode_blob,
-    decode_header,
-    header_span,
+    Layout,
+    SegmentTable,
+    SegmentTimes,
+    decode_table,
+    decode_times,
 )
+from storage.history._parse import Row
+from storage.history._segment import Columns, decode_blob
 from storage.history._tail import Delta
 
 __all__ = ["Ident", "Sealed", "StaleError", "Tail", "ident_of"]
@@ -35,86 +36,105 @@ class StaleError(Exception):
 
 
 class Sealed:
-    """A sealed segment: its header in memory, one entry's columns read on demand."""
+    """A sealed segment: its times in memory; its table and entries read on first use.
 
-    __slots__ = ("_codes", "by_pair", "header", "ident", "path", "times")
+    Reads after the first check that the file is still the one listed
+    (StaleError if not: retention rewrote it; the reader re-lists and retries).
+    Other failures are OSError or IndexFileError (the reader stops believing it).
+    """
+
+    __slots__ = ("_by_pair", "_codes", "_like", "_table", "ident", "layout", "part", "path")
 
     def __init__(
-        self, path: Path, ident: Ident, header: SegmentHeader, like: Sealed | None = None
+        self, path: Path, ident: Ident, layout: Layout, part: SegmentTimes, like: Sealed | None
     ) -> None:
         self.path = path
         self.ident = ident
-        self.header = header
-        self.times = header.times
-        self.by_pair: dict[tuple[str, str], tuple[int, ...]]
-        if like is not None and _same_entries(like.header, header):
-            self.by_pair = like.by_pair  # consecutive segments mostly list the same symbols
-        else:
-            by_pair: dict[tuple[str, str], list[int]] = {}
-            for e, pair in enumerate(zip(header.bases, header.quotes, strict=True)):
-                by_pair.setdefault(pair, []).append(e)
-            self.by_pair = {pair: tuple(ids) for pair, ids in by_pair.items()}
+        self.layout = layout
+        self.part = part
+        self._like = like  # a neighbour whose pair index may be shared
+        self._table: SegmentTable | None = None
+        self._by_pair: dict[tuple[str, str], tuple[int, ...]] = {}
         self._codes: dict[int, frozenset[str]] = {}
+
+    @property
+    def times(self) -> list[int]:
+        return self.part.times
 
     @classmethod
     def load(cls, path: Path, like: Sealed | None = None) -> Sealed:
-        """Read a segment's header (OSError, IndexFileError); `like`: a neighbour to share with."""
+        """Read a segment's prefix and times (OSError, IndexFileError)."""
         fd = os.open(path, os.O_RDONLY)
         try:
             st = os.fstat(fd)
-            prefix = os.pread(fd, PREFIX.size, 0)
-            span = header_span(prefix, st.st_size)
-            head = os.pread(fd, span, 0)
+            layout = Layout.of(os.pread(fd, PREFIX.size, 0), st.st_size)
+            raw = os.pread(fd, layout.times[1], layout.times[0])
         finally:
             os.close(fd)
-        return cls(path, ident_of(st), decode_header(head), like)
+        return cls(path, ident_of(st), layout, decode_times(raw, layout), like)
+
+    def _read(self, span: tuple[int, int, int] | tuple[int, int]) -> bytes:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            if ident_of(os.fstat(fd)) != self.ident:
+                raise StaleError(self.path.name)
+            return os.pread(fd, span[1], span[0])
+        finally:
+            os.close(fd)
+
+    def table(self) -> SegmentTable:
+        if self._table is None:
+            table = decode_table(self._read(self.layout.table), self.layout, len(self.times))
+            like = self._like
+            if like is not None and like._table is not None and _same_entries(like._table, table):
+                self._by_pair = like._by_pair  # consecutive segments mostly list the same
+            else:
+                by_pair: dict[tuple[str, str], list[int]] = {}
+                for e, pair in enumerate(zip(table.bases, table.quotes, strict=True)):
+                    by_pair.setdefault(pair, []).append(e)
+                self._by_pair = {pair: tuple(ids) for pair, ids in by_pair.items()}
+            self._table, self._like = table, None
+        return self._table
 
     def stamp(self, i: int) -> tuple[int, int]:
-        return self.header.sizes[i], self.header.mtimes[i]
+        return self.part.sizes[i], self.part.mtimes[i]
 
     def entry(self, i: int, base: str, quote: str) -> int | None:
         """The entry holding (base, quote) in record i, if that snapshot has the pair."""
-        ids = self.by_pair.get((base, quote))
+        table = self.table()
+        ids = self._by_pair.get((base, quote))
         if ids is None:
             return None
-        header = self.header
         if len(ids) > 1:
-            winner = header.dups.get((i, base, quote))
+            winner = table.dups.get((i, base, quote))
             if winner is not None:
                 return winner
-        present = header.sets[header.presence[i]]
+        present = table.sets[table.presence[i]]
         for e in ids:
             if e in present:
                 return e
         return None
 
     def columns(self, e: int) -> Columns:
-        """Entry e's four columns (OSError, IndexFileError, StaleError)."""
-        offset, length, crc = self.header.blob(e)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            if ident_of(os.fstat(fd)) != self.ident:
-                raise StaleError(self.path.name)
-            blob = os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
-        return decode_blob(blob, crc, len(self.times))
+        """Entry e's four columns."""
+        offset, length, crc = self.table().blob(e)
+        return decode_blob(self._read((offset, length)), crc, len(self.times))
 
     def symbol(self, e: int) -> str:
-        return self.header.symbols[e]
+        return self.table().symbols[e]
 
     def currencies(self, i: int) -> frozenset[str]:
-        s = self.header.presence[i]
+        table = self.table()
+        s = table.presence[i]
         codes = self._codes.get(s)
         if codes is None:
-            header = self.header
-            codes = frozenset(header.bases[e] for e in header.sets[s])
-            codes |= frozenset(header.quotes[e] for e in header.sets[s])
+            codes = frozenset(table.bases[e] for e in table.sets[s])
+            codes |= frozenset(table.quotes[e] for e in table.sets[s])
             self._codes[s] = codes
         return codes
 
 
-def _same_entries(a: SegmentHeader, b: SegmentHeader) -> bool:
+def _same_entries(a: SegmentTable, b: SegmentTable) -> bool:
     return a.bases == b.bases and a.quotes == b.quotes
 
 

@@ -1,54 +1,26 @@
 """Sealed segments: up to ~120 snapshots of one venue, column by column. Pure.
 
-    b"CCHXSEG1" | u32 header_len | u32 blobs_len | u32 crc32(header) | header | blobs
-
-`header` is zlib of: u32 json_len | orjson | u32 lengths[m] | u32 crc32s[m].
-The JSON holds the records' times, file stamps (size, mtime_ns) and schemas;
-the m entries, one per (symbol, base, quote) seen in the segment; the distinct
-sets of entries present in a record and which set each record has; and,
-rarely, which entry wins a (base, quote) that two rows of one snapshot share.
-Then each entry's blob length and checksum, little-endian (blobs follow the
-header in entry order).
-
-One blob per entry: raw deflate of four columns (bid, ask, bid_qty, ask_qty),
-one line per record, the snapshot's own strings, "" where the entry is absent
-or a size is null. Prices only hold `[0-9.]`, so "\\n" and "|" cannot occur in
-them. Strings rather than scaled integers: nothing can lose a digit, and
-deflate over a column of mostly repeated strings costs ~1 byte a value.
-A look-up inflates one entry's blob (~1 KB); a 7-day series, one per segment.
+The file's layout (prefix, times, table, blobs) is in `_layout.py`. One blob
+per entry, i.e. per (symbol, base, quote) seen in the segment: raw deflate of
+four columns (bid, ask, bid_qty, ask_qty), one line per record, the
+snapshot's own strings, "" where the entry is absent or a size is null.
+Prices only hold `[0-9.]`, so "\\n" and "|" cannot occur in them. Strings
+rather than scaled integers: nothing can lose a digit, and deflate over a
+column of mostly repeated strings costs ~1 byte a value. A look-up inflates
+one entry's blob (~1 KB); a 7-day series, one per segment.
 """
 
 from __future__ import annotations
 
-import itertools
-import struct
-import sys
 import zlib
-from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
 
-import orjson
-
+from storage.history._layout import IndexFileError, Layout, decode_table, decode_times, pack
 from storage.history._parse import NO_ROW, Record, Row, record_from_rows
 
-__all__ = [
-    "PREFIX",
-    "Columns",
-    "IndexFileError",
-    "SegmentHeader",
-    "decode_blob",
-    "decode_header",
-    "decode_records",
-    "encode_segment",
-    "header_span",
-]
+__all__ = ["Columns", "decode_blob", "decode_records", "encode_segment"]
 
-MAGIC = b"CCHXSEG1"
-PREFIX = struct.Struct("<8sIII")
-_LEN = struct.Struct("<I")
 # Deflate level 1: level 6 is ~15 % smaller but twice as slow, and a rebuild of
 # 7 days must take < 60 s on 2 shared cores (bench/history.py).
 _LEVEL = 1
@@ -57,30 +29,6 @@ _SEP = "|"
 Columns = tuple[list[str], list[str], list[str], list[str]]  # bid, ask, bid_qty, ask_qty
 Pair = tuple[str, str]
 Values = list[tuple[str, ...]]  # bid, ask, bid_qty, ask_qty over the records
-
-
-class IndexFileError(Exception):
-    """An index file that is truncated, damaged or not ours (internal: callers drop it)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentHeader:
-    times: list[int]
-    sizes: list[int]
-    mtimes: list[int]
-    schemas: list[int]
-    symbols: list[str]  # one per entry
-    bases: list[str]
-    quotes: list[str]
-    offsets: list[int]  # of each entry's blob, from the start of the file
-    lengths: list[int]
-    crcs: list[int]
-    sets: list[frozenset[int]]
-    presence: list[int]  # record -> index into sets
-    dups: dict[tuple[int, str, str], int]  # (record, base, quote) -> entry
-
-    def blob(self, e: int) -> tuple[int, int, int]:
-        return self.offsets[e], self.lengths[e], self.crcs[e]
 
 
 def _symbol_columns(records: list[Record]) -> Iterator[tuple[str, Pair, Values]]:
@@ -156,13 +104,13 @@ def encode_segment(records: Sequence[Record]) -> bytes:
         if shared
         for (base, quote), symbol in record.dups().items()
     ]
-    lengths = [len(blob) for blob in blobs]
-    header = {
-        "v": 1,
+    times = {
         "times": [r.ms for r in records],
         "sizes": [r.size for r in records],
         "mtimes": [r.mtime_ns for r in records],
         "schemas": [r.schema for r in records],
+    }
+    table = {
         "symbols": [e[0] for e in entries],
         # Codes are [A-Z0-9]: one string each, split in C by the reader.
         "bases": "\n".join(e[1] for e in entries),
@@ -171,13 +119,7 @@ def encode_segment(records: Sequence[Record]) -> bytes:
         "presence": presence,
         "dups": dups,
     }
-    numbers = array("I", lengths + [zlib.crc32(blob) for blob in blobs])
-    if sys.byteorder == "big":
-        numbers.byteswap()
-    doc = orjson.dumps(header)
-    packed = zlib.compress(_LEN.pack(len(doc)) + doc + numbers.tobytes(), _LEVEL)
-    prefix = PREFIX.pack(MAGIC, len(packed), sum(lengths), zlib.crc32(packed))
-    return b"".join([prefix, packed, *blobs])
+    return pack(times, table, blobs)
 
 
 def _by_pair(entries: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[int]]:
@@ -185,87 +127,6 @@ def _by_pair(entries: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[
     for e, (_, base, quote) in enumerate(entries):
         by_pair.setdefault((base, quote), []).append(e)
     return by_pair
-
-
-def header_span(prefix: bytes, file_size: int) -> int:
-    """How many bytes from the start hold the header, checked against the file's size."""
-    if len(prefix) < PREFIX.size:
-        raise IndexFileError("segment shorter than its prefix")
-    magic, header_len, blobs_len, _ = PREFIX.unpack_from(prefix)
-    if magic != MAGIC or PREFIX.size + header_len + blobs_len != file_size:
-        raise IndexFileError("segment truncated or not a segment")
-    return int(PREFIX.size + header_len)
-
-
-def decode_header(head: bytes) -> SegmentHeader:
-    """The header from the file's first `header_span` bytes; IndexFileError if damaged."""
-    _, header_len, _, crc = PREFIX.unpack_from(head)
-    packed = head[PREFIX.size : PREFIX.size + header_len]
-    if len(packed) != header_len or zlib.crc32(packed) != crc:
-        raise IndexFileError("segment header fails its checksum")
-    try:
-        raw = zlib.decompress(packed)
-        (text_len,) = _LEN.unpack_from(raw)
-        doc = orjson.loads(raw[_LEN.size : _LEN.size + text_len])
-        numbers = array("I", raw[_LEN.size + text_len :])
-        if sys.byteorder == "big":
-            numbers.byteswap()
-        return _header(doc, numbers.tolist(), PREFIX.size + header_len)
-    except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise IndexFileError(f"segment header is malformed: {exc}") from None
-
-
-def _list(value: Any, kind: type, n: int | None = None) -> list[Any]:
-    """`value` if it is a list of `n` values of exactly `kind` (checked in C)."""
-    if type(value) is not list or (n is not None and len(value) != n):
-        raise ValueError("a column is malformed")
-    if value and set(map(type, value)) != {kind}:
-        raise ValueError("a column holds the wrong type")
-    return value
-
-
-def _header(doc: Any, numbers: list[int], blob_start: int) -> SegmentHeader:
-    if doc["v"] != 1:
-        raise ValueError("unknown segment version")
-    times = _list(doc["times"], int)
-    n = len(times)
-    if not n:
-        raise ValueError("no records")
-    symbols = _list(doc["symbols"], str)
-    m = len(symbols)
-    if len(numbers) != 2 * m:
-        raise ValueError("entry lengths or checksums are missing")
-    lengths, crcs = numbers[:m], numbers[m:]
-    offsets = list(itertools.accumulate(lengths, initial=blob_start))[:-1]
-    bases, quotes = doc["bases"].split("\n"), doc["quotes"].split("\n")
-    if len(bases) != m or len(quotes) != m:
-        raise ValueError("entry codes are malformed")
-    sets = [frozenset(_list(ids, int)) for ids in _list(doc["sets"], list)]
-    if any(ids and not (min(ids) >= 0 and max(ids) < m) for ids in sets):
-        raise ValueError("a set names an unknown entry")
-    presence = _list(doc["presence"], int, n)
-    if min(presence) < 0 or max(presence) >= len(sets):
-        raise ValueError("a record names an unknown set")
-    dups = {}
-    for i, base, quote, e in _list(doc["dups"], list):
-        if not (type(i) is int and type(base) is str and type(quote) is str and 0 <= e < m):
-            raise ValueError("dups are malformed")
-        dups[(i, base, quote)] = e
-    return SegmentHeader(
-        times=times,
-        sizes=_list(doc["sizes"], int, n),
-        mtimes=_list(doc["mtimes"], int, n),
-        schemas=_list(doc["schemas"], int, n),
-        symbols=symbols,
-        bases=bases,
-        quotes=quotes,
-        offsets=offsets,
-        lengths=lengths,
-        crcs=crcs,
-        sets=sets,
-        presence=presence,
-        dups=dups,
-    )
 
 
 def decode_blob(blob: bytes, crc: int, n: int) -> Columns:
@@ -286,22 +147,24 @@ def decode_blob(blob: bytes, crc: int, n: int) -> Columns:
 
 def decode_records(data: bytes) -> list[Record]:
     """A whole segment file back to records (to rewrite it); IndexFileError if damaged."""
-    header = decode_header(data[: header_span(data[: PREFIX.size], len(data))])
-    n = len(header.times)
+    layout = Layout.of(data, len(data))
+    times = decode_times(data[layout.times[0] : layout.times[0] + layout.times[1]], layout)
+    n = len(times.times)
+    table = decode_table(data[layout.table[0] : layout.table[0] + layout.table[1]], layout, n)
     columns = []
-    for e in range(len(header.symbols)):
-        offset, length, crc = header.blob(e)
+    for e in range(len(table.symbols)):
+        offset, length, crc = table.blob(e)
         columns.append(decode_blob(data[offset : offset + length], crc, n))
     records = []
-    for i, ms in enumerate(header.times):
+    for i, ms in enumerate(times.times):
         rows: dict[str, Row] = {}
-        for e in sorted(header.sets[header.presence[i]]):
-            symbol, base, quote = header.symbols[e], header.bases[e], header.quotes[e]
+        for e in sorted(table.sets[table.presence[i]]):
+            symbol, base, quote = table.symbols[e], table.bases[e], table.quotes[e]
             bid, ask, bid_qty, ask_qty = (col[i] for col in columns[e])
             if not (bid and ask):
                 raise IndexFileError("a present entry has no price")
             rows[symbol] = (base, quote, bid, ask, bid_qty, ask_qty)
-        dups = {(b, q): header.symbols[e] for (k, b, q), e in header.dups.items() if k == i}
-        stamp = (header.sizes[i], header.mtimes[i])
-        records.append(record_from_rows(ms, stamp, header.schemas[i], rows, dups))
+        dups = {(b, q): table.symbols[e] for (k, b, q), e in table.dups.items() if k == i}
+        stamp = (times.sizes[i], times.mtimes[i])
+        records.append(record_from_rows(ms, stamp, times.schemas[i], rows, dups))
     return records

@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
+from storage.history._layout import IndexFileError
 from storage.history._parse import Record, Row, record_from_rows
-from storage.history._segment import IndexFileError
 
 __all__ = ["Delta", "Frame", "decode_payload", "encode_frame", "replay", "scan"]
 

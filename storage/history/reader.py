@@ -29,10 +29,11 @@ from typing import TypeVar
 
 from storage.codec import filename_for
 from storage.history._files import index_dir
-from storage.history._listing import Listing
+from storage.history._layout import IndexFileError
+from storage.history._listing import Listing, Part
 from storage.history._parse import Row
 from storage.history._parts import Sealed, StaleError, Tail
-from storage.history._segment import Columns, IndexFileError
+from storage.history._segment import Columns
 from storage.model import Quote
 
 __all__ = ["HistoryReader"]
@@ -127,9 +128,12 @@ class HistoryReader:
 
     def currencies_at(self, fetched_ms: int) -> frozenset[str]:
         """Every code a row of that snapshot uses; KeyError when not indexed."""
-        self.refresh()
-        part, i = self._listing.where[fetched_ms]
-        return part.currencies(i)
+
+        def codes() -> frozenset[str]:
+            part, i = self._listing.where[fetched_ms]
+            return self._believed(part, fetched_ms, lambda: part.currencies(i))
+
+        return self._retry(codes)
 
     def series(self, base: str, quote: str, times: Sequence[int]) -> list[Quote | None]:
         """`quote_at` for many times at once (None where the snapshot lacks the pair).
@@ -155,30 +159,31 @@ class HistoryReader:
         if isinstance(part, Tail):
             found = part.row(i, base, quote)
             return None if found is None else self._quote(found[0], found[1])
-        e = part.entry(i, base, quote)
+        e = self._believed(part, fetched_ms, lambda: part.entry(i, base, quote))
         if e is None:
             return None
-        bid, ask, bid_qty, ask_qty = self._entry_columns(part, e, fetched_ms)
-        row: Row = (base, quote, bid[i], ask[i], bid_qty[i], ask_qty[i])
-        return self._quote(part.symbol(e), row)
-
-    def _entry_columns(self, part: Sealed, e: int, fetched_ms: int) -> Columns:
         key = (part, e)
         columns = self._columns.get(key)
         if columns is not None:
             self._columns.move_to_end(key)
-            return columns
+        else:
+            columns = self._believed(part, fetched_ms, lambda: part.columns(e))
+            self._columns[key] = columns
+            if len(self._columns) > self._cache_entries:
+                self._columns.popitem(last=False)
+        bid, ask, bid_qty, ask_qty = columns
+        row: Row = (base, quote, bid[i], ask[i], bid_qty[i], ask_qty[i])
+        return self._quote(part.table().symbols[e], row)
+
+    def _believed(self, part: Part, fetched_ms: int, read: Callable[[], _T]) -> _T:
+        """`read()` from a segment; one that turns out damaged is not believed again."""
         try:
-            columns = part.columns(e)
+            return read()
         except FileNotFoundError:
-            raise StaleError(part.path.name) from None
+            raise StaleError(part.path.name) from None  # rewritten or removed: re-list
         except (OSError, IndexFileError) as exc:
             self._listing.damage(part.path.name, part.path, exc)
             raise KeyError(fetched_ms) from None
-        self._columns[key] = columns
-        if len(self._columns) > self._cache_entries:
-            self._columns.popitem(last=False)
-        return columns
 
     def _decimal(self, text: str) -> Decimal:
         value = self._decimals.get(text)

@@ -27,8 +27,9 @@ from pathlib import Path
 
 from storage.codec import filename_for, ms_from_filename
 from storage.history._files import TEMP_PREFIX, is_segment, is_tail
+from storage.history._layout import IndexFileError, Layout, decode_table, decode_times
 from storage.history._parse import Record, parse_snapshot
-from storage.history._segment import IndexFileError, decode_header, encode_segment, header_span
+from storage.history._segment import encode_segment
 from storage.history.writer import HistoryWriter, Stamps
 
 __all__ = ["SYNC_LIMIT", "Repair", "index_files", "rebuild", "repair", "snapshot_stamps"]
@@ -140,10 +141,14 @@ def _whole(path: Path) -> bool:
     """Every checksum of a segment holds (its entries are only inflated by readers)."""
     try:
         data = path.read_bytes()
-        header = decode_header(data[: header_span(data, len(data))])
+        layout = Layout.of(data, len(data))
+        at, size, _ = layout.times
+        times = decode_times(data[at : at + size], layout)
+        at, size, _ = layout.table
+        table = decode_table(data[at : at + size], layout, len(times.times))
     except (OSError, IndexFileError):
         return False
-    blobs = (header.blob(e) for e in range(len(header.symbols)))
+    blobs = (table.blob(e) for e in range(len(table.symbols)))
     return all(zlib.crc32(data[o : o + n]) == crc for o, n, crc in blobs)
 
 

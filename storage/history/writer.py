@@ -31,19 +31,12 @@ from storage.history._files import (
     segment_name,
     write_atomic,
 )
+from storage.history._layout import PREFIX, IndexFileError, Layout, SegmentTimes, decode_times
 from storage.history._parse import Record, parse_snapshot
-from storage.history._segment import (
-    PREFIX,
-    IndexFileError,
-    SegmentHeader,
-    decode_header,
-    decode_records,
-    encode_segment,
-    header_span,
-)
+from storage.history._segment import decode_records, encode_segment
 from storage.history._tail import decode_payload, encode_frame, replay, scan
 
-__all__ = ["SEAL_COUNT", "HistoryWriter", "State", "read_header"]
+__all__ = ["SEAL_COUNT", "HistoryWriter", "State", "read_times"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +100,7 @@ class HistoryWriter:
         for name in sorted(os.listdir(self.directory)):
             if is_segment(name):
                 try:
-                    header = read_header(self.directory / name)
+                    header = read_times(self.directory / name)
                 except IndexFileError as exc:
                     log.warning("history index: removing damaged %s (%s)", name, exc)
                     (self.directory / name).unlink(missing_ok=True)
@@ -290,20 +283,19 @@ class HistoryWriter:
         return dropped
 
 
-def _stamps(header: SegmentHeader) -> Stamps:
+def _stamps(header: SegmentTimes) -> Stamps:
     return {
         ms: (size, mtime)
         for ms, size, mtime in zip(header.times, header.sizes, header.mtimes, strict=True)
     }
 
 
-def read_header(path: Path) -> SegmentHeader:
-    """A segment's header (IndexFileError when damaged or unreadable)."""
+def read_times(path: Path) -> SegmentTimes:
+    """Which snapshots a segment holds (IndexFileError when damaged or unreadable)."""
     try:
         with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            head = handle.read(PREFIX.size)
-            head += handle.read(header_span(head, size) - PREFIX.size)
+            layout = Layout.of(handle.read(PREFIX.size), os.fstat(handle.fileno()).st_size)
+            raw = handle.read(layout.times[1])
     except OSError as exc:
         raise IndexFileError(f"cannot read: {exc.strerror}") from None
-    return decode_header(head)
+    return decode_times(raw, layout)

@@ -14,8 +14,8 @@ import pytest
 
 from storage.codec import ms_from_filename
 from storage.history import HistoryReader, HistoryWriter, index_dir, repair
+from storage.history._parts import Sealed
 from storage.history._tail import scan
-from storage.history.writer import read_header
 from tests.storage._history_support import VENUE, disagreements, valid_times, write_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,19 +73,22 @@ def test_a_torn_tail_is_ignored_then_cut_and_reindexed(root: Path, damage: str) 
     check_repaired(root)
 
 
-@pytest.mark.parametrize("where", ["blob", "header", "truncated", "empty"])
+@pytest.mark.parametrize("where", ["blob", "table", "times", "truncated", "empty"])
 def test_a_damaged_segment_is_never_believed(
     root: Path, where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A segment failing a checksum: its times are not answered (KeyError), warned once."""
     segment = index_files(root, ".hxs")[0]
-    header = read_header(segment)
-    pair = (header.bases[0], header.quotes[0])
+    sealed = Sealed.load(segment)
+    table = sealed.table()
+    pair = (table.bases[0], table.quotes[0])
     data = bytearray(segment.read_bytes())
     if where == "blob":
-        data[header.offsets[0] + 1] ^= 0x01
-    elif where == "header":
-        data[30] ^= 0x01
+        data[table.offsets[0] + 1] ^= 0x01
+    elif where == "table":
+        data[sealed.layout.table[0] + 2] ^= 0x01
+    elif where == "times":
+        data[sealed.layout.times[0] + 2] ^= 0x01
     elif where == "truncated":
         del data[-10:]
     else:
@@ -95,12 +98,12 @@ def test_a_damaged_segment_is_never_believed(
     with caplog.at_level(logging.WARNING, logger="storage.history"):
         times = reader.times()
         lost = [ms for ms in file_times(root) if ms not in times]
-        if where == "blob":  # the header reads fine: found when an entry is inflated
+        if where in ("blob", "table"):  # the times read fine: found at the first look-up
             assert lost == []
             with pytest.raises(KeyError):
-                reader.series(*pair, header.times)
+                reader.series(*pair, sealed.times)
             lost = [ms for ms in file_times(root) if not reader.has(ms)]
-            assert lost == header.times
+            assert lost == sealed.times
         assert lost
         assert disagreements(root, reader) == []
         for ms in lost:
