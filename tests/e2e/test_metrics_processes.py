@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.metrics_requests import FLUSH_SECONDS
 from tests.api.conftest import Store
 from tests.fake_exchange import FakeBinance
-from tests.procs import Proc, free_port, settings_env, wait_until
+from tests.procs import Proc, free_port, run_once, settings_env, wait_until
 from tests.promtool import check_metrics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -188,3 +188,12 @@ def test_market_report_json_then_watch_until_ctrl_c(
     lines = [json.loads(line) for line in watched.splitlines() if line.strip()]
     assert lines
     assert set(lines[0]["spreads"]) == {r["symbol"] for r in binance["most_active_usdt"]}
+
+
+def test_market_report_refuses_an_unknown_exchange(tmp_path: Path) -> None:
+    """--exchange outside EXCHANGES: exit 2 and a message naming the configured venues."""
+    env = settings_env(base_url="http://127.0.0.1:9", data_dir=tmp_path / "data")
+    result = run_once("market-report", "--exchange", "nope", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'nope' is not a venue of EXCHANGES (binance)" in result.stderr
+    assert "Traceback" not in result.stderr
