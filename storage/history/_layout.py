@@ -9,14 +9,15 @@ segment holds, so a 7-day index (~170 segments) is listed in ~20 ms.
 
 `table` is zlib of: u32 json_len | orjson | u32 lengths[m] | u32 crc32s[m].
 The JSON holds the m entries, one per (symbol, base, quote) seen in the
-segment; the distinct sets of entries present in a record and which set each
-record has; and, rarely, which entry wins a (base, quote) that two rows of
+segment; which entries some records lack, the distinct sets of those a record
+has, and which set each record has; and, rarely, which entry wins a (base, quote) that two rows of
 one snapshot share. Then each entry's blob length and checksum, little-endian
 (blobs follow the table in entry order). It is read on a segment's first look-up.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 import sys
@@ -29,6 +30,7 @@ import orjson
 
 __all__ = [
     "PREFIX",
+    "Codes",
     "IndexFileError",
     "Layout",
     "SegmentTable",
@@ -57,10 +59,37 @@ class SegmentTimes:
 
 
 @dataclass(frozen=True, slots=True)
-class SegmentTable:
-    symbols: list[str]  # one per entry
+class Codes:
+    """The entries' codes, and which entry has a (base, quote): shared by like segments."""
+
     bases: list[str]
     quotes: list[str]
+    by_pair: dict[tuple[str, str], int]  # pairs one entry has
+    shared: dict[tuple[str, str], tuple[int, ...]]  # pairs several entries have (rare)
+
+
+@functools.lru_cache(maxsize=32)
+def _codes(bases_text: str, quotes_text: str) -> Codes:
+    # Consecutive segments mostly list the same symbols: one Codes for them all.
+    bases, quotes = bases_text.split("\n"), quotes_text.split("\n")
+    if len(bases) != len(quotes):
+        raise ValueError("entry codes are malformed")
+    pairs = list(zip(bases, quotes, strict=True))
+    by_pair = dict(zip(pairs, range(len(pairs)), strict=True))
+    shared: dict[tuple[str, str], tuple[int, ...]] = {}
+    if len(by_pair) < len(pairs):
+        groups: dict[tuple[str, str], list[int]] = {}
+        for e, pair in enumerate(pairs):
+            groups.setdefault(pair, []).append(e)
+        shared = {pair: tuple(ids) for pair, ids in groups.items() if len(ids) > 1}
+        by_pair = {pair: ids[0] for pair, ids in groups.items() if len(ids) == 1}
+    return Codes(bases, quotes, by_pair, shared)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTable:
+    symbols: list[str]  # one per entry
+    codes: Codes
     offsets: list[int]  # of each entry's blob, from the start of the file
     lengths: list[int]
     crcs: list[int]
@@ -70,6 +99,14 @@ class SegmentTable:
 
     def blob(self, e: int) -> tuple[int, int, int]:
         return self.offsets[e], self.lengths[e], self.crcs[e]
+
+    @property
+    def bases(self) -> list[str]:
+        return self.codes.bases
+
+    @property
+    def quotes(self) -> list[str]:
+        return self.codes.quotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +208,14 @@ def _table(doc: Any, numbers: list[int], n: int, blob_start: int) -> SegmentTabl
         raise ValueError("entry lengths or checksums are missing")
     lengths, crcs = numbers[:m], numbers[m:]
     offsets = list(itertools.accumulate(lengths, initial=blob_start))[:-1]
-    bases, quotes = doc["bases"].split("\n"), doc["quotes"].split("\n")
-    if len(bases) != m or len(quotes) != m:
+    if type(doc["bases"]) is not str or type(doc["quotes"]) is not str:
         raise ValueError("entry codes are malformed")
-    sets = [frozenset(_list(ids, int)) for ids in _list(doc["sets"], list)]
+    codes = _codes(doc["bases"], doc["quotes"])
+    if len(codes.bases) != m:
+        raise ValueError("entry codes are malformed")
+    partial = frozenset(_list(doc["partial"], int))
+    whole = frozenset(range(m)) - partial
+    sets = [whole | frozenset(_list(ids, int)) for ids in _list(doc["sets"], list)]
     if any(ids and not (min(ids) >= 0 and max(ids) < m) for ids in sets):
         raise ValueError("a set names an unknown entry")
     presence = _list(doc["presence"], int, n)
@@ -185,4 +226,4 @@ def _table(doc: Any, numbers: list[int], n: int, blob_start: int) -> SegmentTabl
         if not (type(i) is int and type(base) is str and type(quote) is str and 0 <= e < m):
             raise ValueError("dups are malformed")
         dups[(i, base, quote)] = e
-    return SegmentTable(symbols, bases, quotes, offsets, lengths, crcs, sets, presence, dups)
+    return SegmentTable(symbols, codes, offsets, lengths, crcs, sets, presence, dups)

@@ -47,7 +47,10 @@ class Listing:
 
     def sealed(self) -> set[int]:
         """ids of the segments believed now."""
-        return {id(p) for p in self._parts.values() if isinstance(p, Sealed)}
+        return {id(p) for p in self.segments()}
+
+    def segments(self) -> list[Sealed]:
+        return [p for p in self._parts.values() if isinstance(p, Sealed)]
 
     def refresh(self, *, force: bool = False) -> None:
         """Pick up new, replaced and removed index files (throttled unless `force`)."""
@@ -90,20 +93,18 @@ class Listing:
         for name in [n for n in self._parts if n not in names]:
             del self._parts[name]
             changed = True
-        like: Sealed | None = None
         for name in sorted(names):
             path = self.directory / name
             part = self._parts.get(name)
-            if isinstance(part, Sealed):
-                like = part
             if is_segment(name):
                 try:
                     ident = ident_of(os.stat(path))
                     if part is not None and part.ident == ident:
                         continue
                     if (name, ident) in self._damaged:
+                        self._parts.pop(name, None)
                         continue
-                    like = self._parts[name] = Sealed.load(path, like)
+                    self._parts[name] = Sealed.load(path)
                 except FileNotFoundError:
                     self._parts.pop(name, None)
                 except (OSError, IndexFileError) as exc:

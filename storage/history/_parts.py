@@ -43,18 +43,14 @@ class Sealed:
     Other failures are OSError or IndexFileError (the reader stops believing it).
     """
 
-    __slots__ = ("_by_pair", "_codes", "_like", "_table", "ident", "layout", "part", "path")
+    __slots__ = ("_codes", "_table", "ident", "layout", "part", "path")
 
-    def __init__(
-        self, path: Path, ident: Ident, layout: Layout, part: SegmentTimes, like: Sealed | None
-    ) -> None:
+    def __init__(self, path: Path, ident: Ident, layout: Layout, part: SegmentTimes) -> None:
         self.path = path
         self.ident = ident
         self.layout = layout
         self.part = part
-        self._like = like  # a neighbour whose pair index may be shared
         self._table: SegmentTable | None = None
-        self._by_pair: dict[tuple[str, str], tuple[int, ...]] = {}
         self._codes: dict[int, frozenset[str]] = {}
 
     @property
@@ -62,7 +58,7 @@ class Sealed:
         return self.part.times
 
     @classmethod
-    def load(cls, path: Path, like: Sealed | None = None) -> Sealed:
+    def load(cls, path: Path) -> Sealed:
         """Read a segment's prefix and times (OSError, IndexFileError)."""
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -71,7 +67,7 @@ class Sealed:
             raw = os.pread(fd, layout.times[1], layout.times[0])
         finally:
             os.close(fd)
-        return cls(path, ident_of(st), layout, decode_times(raw, layout), like)
+        return cls(path, ident_of(st), layout, decode_times(raw, layout))
 
     def _read(self, span: tuple[int, int, int] | tuple[int, int]) -> bytes:
         fd = os.open(self.path, os.O_RDONLY)
@@ -84,16 +80,7 @@ class Sealed:
 
     def table(self) -> SegmentTable:
         if self._table is None:
-            table = decode_table(self._read(self.layout.table), self.layout, len(self.times))
-            like = self._like
-            if like is not None and like._table is not None and _same_entries(like._table, table):
-                self._by_pair = like._by_pair  # consecutive segments mostly list the same
-            else:
-                by_pair: dict[tuple[str, str], list[int]] = {}
-                for e, pair in enumerate(zip(table.bases, table.quotes, strict=True)):
-                    by_pair.setdefault(pair, []).append(e)
-                self._by_pair = {pair: tuple(ids) for pair, ids in by_pair.items()}
-            self._table, self._like = table, None
+            self._table = decode_table(self._read(self.layout.table), self.layout, len(self.times))
         return self._table
 
     def stamp(self, i: int) -> tuple[int, int]:
@@ -102,14 +89,16 @@ class Sealed:
     def entry(self, i: int, base: str, quote: str) -> int | None:
         """The entry holding (base, quote) in record i, if that snapshot has the pair."""
         table = self.table()
-        ids = self._by_pair.get((base, quote))
+        present = table.sets[table.presence[i]]
+        e = table.codes.by_pair.get((base, quote))
+        if e is not None:
+            return e if e in present else None
+        ids = table.codes.shared.get((base, quote))
         if ids is None:
             return None
-        if len(ids) > 1:
-            winner = table.dups.get((i, base, quote))
-            if winner is not None:
-                return winner
-        present = table.sets[table.presence[i]]
+        winner = table.dups.get((i, base, quote))
+        if winner is not None:
+            return winner
         for e in ids:
             if e in present:
                 return e
@@ -132,10 +121,6 @@ class Sealed:
             codes |= frozenset(table.quotes[e] for e in table.sets[s])
             self._codes[s] = codes
         return codes
-
-
-def _same_entries(a: SegmentTable, b: SegmentTable) -> bool:
-    return a.bases == b.bases and a.quotes == b.quotes
 
 
 class Tail:

@@ -90,7 +90,6 @@ def encode_segment(records: Sequence[Record]) -> bytes:
         entries.append((symbol, base, quote))
         text = _SEP.join("\n".join(column) for column in values)
         blobs.append(zlib.compress(text.encode("ascii"), _LEVEL, wbits=-15))
-    whole = [e for e in range(len(entries)) if e not in partial]
     set_ids: dict[tuple[int, ...], int] = {}
     presence = []
     for i in range(n):
@@ -115,7 +114,10 @@ def encode_segment(records: Sequence[Record]) -> bytes:
         # Codes are [A-Z0-9]: one string each, split in C by the reader.
         "bases": "\n".join(e[1] for e in entries),
         "quotes": "\n".join(e[2] for e in entries),
-        "sets": [sorted([*whole, *extra]) for extra in set_ids],
+        # Entries in some records only, and for each distinct set of records'
+        # rows, which of those it has (the others are in every record).
+        "partial": sorted(partial),
+        "sets": [list(extra) for extra in set_ids],
         "presence": presence,
         "dups": dups,
     }

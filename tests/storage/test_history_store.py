@@ -77,9 +77,10 @@ def test_500_random_look_ups_agree_with_the_files(store: tuple[Path, list[int]])
 
 
 def test_series_matches_quote_at_for_every_time(store: tuple[Path, list[int]]) -> None:
-    """`series` answers what `quote_at` and the files answer, time by time."""
+    """`series` answers what `quote_at` and the files answer, time by time (tables warmed)."""
     root, _ = store
     reader = HistoryReader(root, VENUE)
+    assert reader.warm() == len(os.listdir(index_dir(root, VENUE))) - 1  # all but the tail
     ordered = reader.times()
     for base, quote in [("BTC", "USDT"), ("ETH", "BTC"), ("EUR", "TRY")]:
         series = reader.series(base, quote, ordered)
