@@ -16,11 +16,12 @@ from sanic import Request, Sanic
 from sanic.exceptions import BadRequest
 from sanic.response import HTTPResponse
 
-from api import errors, metrics
+from api import docs, errors, http, metrics
 from api.aggregate import AGGREGATES, Aggregator
 from api.board import PriceBoard
 from api.exceptions import InvalidParameterError
-from api.openapi import build_document, render_page
+from api.limits import MAX_BODY_BYTES, MAX_HEAD_BYTES
+from api.openapi import build_document
 from api.page import install as install_page
 from api.page import openapi_paths as page_paths
 from api.params import (
@@ -90,9 +91,11 @@ def create_app(
         configure_logging=False,
         strict_slashes=True,
         request_class=_Request,
+        router=http.Router(),  # HEAD wherever GET is
     )
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.REQUEST_MAX_SIZE = 64 * 1024  # GET only: no request needs a body
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES  # GET only: no request needs a body
+    app.config.REQUEST_MAX_HEADER_SIZE = MAX_HEAD_BYTES
     venues = settings.exchanges
     given = dict(readers or {})
     if reader is not None:
@@ -113,14 +116,17 @@ def create_app(
     status = VenueStatus(snapshots, default_exchange=settings.default_exchange)
     accepted = (*venues, *AGGREGATES)
     default_exchange = settings.default_exchange
-    document = build_document(venues, extra_paths={**metrics.openapi_paths(), **page_paths()})
+    document = build_document(
+        venues,
+        extra_paths={**metrics.openapi_paths(), **page_paths(), **docs.openapi_paths()},
+    )
     site = install_page(app)  # the page's files at /static/<name>; `/` asks it below
-    openapi_body = orjson.dumps(document)
-    page = render_page(document).encode()
+    docs.install(app, document)  # /docs, /docs/openapi.json and the explorer's files
     errors.install(app)
     metrics.install(
         app, settings, {v: c.snapshots.reader for v, c in converters.items()}, clock=clock
     )
+    http.install(app)  # ETag on cacheable 200s, 304 for If-None-Match
 
     @app.on_request
     async def drain_body(request: Request) -> None:
@@ -188,20 +194,6 @@ def create_app(
     async def currencies(request: Request) -> HTTPResponse:
         exchange = parse_exchange_query(_query_string(request), venues=venues)
         return json(status.currencies(clock(), exchange))
-
-    @app.get("/docs/openapi.json")
-    async def openapi(request: Request) -> HTTPResponse:
-        return HTTPResponse(
-            openapi_body, content_type=_JSON, headers={"Access-Control-Allow-Origin": "*"}
-        )
-
-    @app.get("/docs")
-    async def docs(request: Request) -> HTTPResponse:
-        return HTTPResponse(
-            page,
-            content_type="text/html; charset=utf-8",
-            headers={"Access-Control-Allow-Origin": "*"},
-        )
 
     @app.get("/")
     async def index(request: Request) -> HTTPResponse:

@@ -16,6 +16,8 @@ HTTP status and the stable ``error`` code from the spec's table::
     ├── QuotesUnavailableError        503 quotes_unavailable
     ├── NotFoundError                 404 not_found
     ├── MethodNotAllowedError         405 method_not_allowed
+    ├── PayloadTooLargeError          413 payload_too_large
+    ├── HeadersTooLargeError          431 headers_too_large
     └── InternalError                 500 internal_error
 
 The body of every error response is ``ApiError.to_body()``:
@@ -147,6 +149,22 @@ class MethodNotAllowedError(ApiError):
     default_message = "This endpoint does not accept that HTTP method."
 
 
+class PayloadTooLargeError(ApiError):
+    """The request's body is larger than the server accepts (REQUEST_MAX_SIZE)."""
+
+    status = 413
+    code = "payload_too_large"
+    default_message = "The request body is larger than the server accepts."
+
+
+class HeadersTooLargeError(ApiError):
+    """The request line and header fields together are larger than the server accepts."""
+
+    status = 431
+    code = "headers_too_large"
+    default_message = "The request line and header fields are larger than the server accepts."
+
+
 class InternalError(ApiError):
     """A bug; the body never carries a traceback."""
 
@@ -170,5 +188,7 @@ ALL_ERRORS: tuple[type[ApiError], ...] = (
     QuotesUnavailableError,
     NotFoundError,
     MethodNotAllowedError,
+    PayloadTooLargeError,
+    HeadersTooLargeError,
     InternalError,
 )

@@ -1,19 +1,21 @@
-"""The OpenAPI 3 document of every endpoint, and a self-contained page to browse it.
+"""The OpenAPI 3 document of every endpoint (served at /docs/openapi.json, shown by `api.docs`).
 
-The page is rendered here from the document itself (no CDN, no JavaScript):
-the service must be browsable on machines with no internet access.
+Descriptions are Markdown (CommonMark, as OpenAPI says), kept to what
+`api.markdown` renders. The HTTP behaviour every route shares (HEAD, ETag and
+304, oversized requests) is added to each GET operation in one place
+(`_shared_http`), so a route added later is documented with it.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.exceptions import ALL_ERRORS
+from api.limits import MAX_BODY_BYTES, MAX_HEAD_BYTES
 from api.schemas import schemas
 
-__all__ = ["build_document", "render_page"]
+__all__ = ["build_document"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -62,6 +64,89 @@ _TIMESTAMP = (
 )
 
 
+_DESCRIPTION = """\
+Exact conversions between crypto currencies from the top-of-book quotes of {names}: \
+one venue's mid price, the best executable price across venues, or the cross-venue \
+average (outliers dropped), latest or as of a past moment; and a board of every pair's \
+prices. Amounts are strings with 6 fraction digits, rates with 12, rounded half-up.
+
+HTTP, the same on every route:
+
+- **HEAD** answers wherever GET does, with the same status and header fields \
+(`Content-Length` of the GET body included) and no body.
+- **Caching**: historical answers are immutable, `Cache-Control: public, max-age=...`; \
+latest ones `no-cache`; errors and `/health` `no-store`.
+- **Validators**: every `200` that may be stored carries a strong `ETag` (a hash of its \
+body); sending it back in `If-None-Match` (one tag, a list, or `*`) answers `304` with no \
+body and the same `ETag` and `Cache-Control`. Errors never carry one.
+- **Errors** are one JSON shape, `{{"error": code, "message": sentence, "details": {{...}}}}`, \
+from a closed set of codes (see [Errors](#errors)). A body over {body} bytes is `413` \
+`payload_too_large`; a request line and header fields over {head} bytes are `431` \
+`headers_too_large`.
+- **CORS**: every answer allows any origin (`Access-Control-Allow-Origin: *`).
+"""
+
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` of an earlier answer (or a list of them, or `*`): `304` "
+    "with no body if the answer is still the same.",
+    "schema": {"type": "string"},
+    "example": '"7816386c1f0a6de4a10dfe8b365025a3"',
+}
+_HEADERS = {
+    "ETag": {
+        "description": "Strong validator: 128-bit BLAKE2b of the body, quoted.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`public, max-age=N` (historical), `no-cache` (latest) or `no-store`.",
+        "schema": {"type": "string"},
+    },
+}
+_SHARED_RESPONSES = {
+    "NotModified": {
+        "description": "Not modified: `If-None-Match` named this answer's `ETag`. No body; "
+        "the same `ETag` and `Cache-Control`.",
+        "headers": {name: {"$ref": f"#/components/headers/{name}"} for name in _HEADERS},
+    },
+    "PayloadTooLarge": {
+        "description": f"Error: `payload_too_large` (a request body over {MAX_BODY_BYTES} bytes).",
+        "content": {"application/json": {"schema": _ERROR}},
+    },
+    "HeadersTooLarge": {
+        "description": "Error: `headers_too_large` (request line and header fields over "
+        f"{MAX_HEAD_BYTES} bytes).",
+        "content": {"application/json": {"schema": _ERROR}},
+    },
+}
+# Routes whose answers are never stored (no-store), so they never answer 304.
+_NEVER_STORED = frozenset({"/health", "/metrics"})
+
+
+def _shared_http(paths: Mapping[str, Any]) -> None:
+    """What every GET operation shares: 413/431 and, unless never stored, ETag/304."""
+    for path, operations in paths.items():
+        operation = operations.get("get")
+        if operation is None:
+            continue
+        responses = operation["responses"]
+        responses.setdefault("413", {"$ref": "#/components/responses/PayloadTooLarge"})
+        responses.setdefault("431", {"$ref": "#/components/responses/HeadersTooLarge"})
+        if path in _NEVER_STORED or "304" in responses:
+            continue
+        responses["304"] = {"$ref": "#/components/responses/NotModified"}
+        ok = responses.get("200")
+        if ok is not None and "$ref" not in ok:
+            ok.setdefault("headers", {}).update(
+                {name: {"$ref": f"#/components/headers/{name}"} for name in _HEADERS}
+            )
+        parameters = operation.setdefault("parameters", [])
+        parameters.append(dict(_IF_NONE_MATCH))  # inline: clients read parameters by name
+        operation["responses"] = dict(sorted(responses.items()))
+
+
 def build_document(
     venues: Sequence[str] = (),
     version: str = "0.1.0",
@@ -83,17 +168,13 @@ def build_document(
             {"$ref": "#/components/schemas/BestConversion"},
         ]
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "Crypto Converter",
             "version": version,
-            "description": (
-                f"Exact conversions between crypto currencies from the top-of-book quotes of "
-                f"{names}: one venue's mid price, the best executable price across venues, or "
-                "the cross-venue average (outliers dropped), latest or as of a past moment; and "
-                "a board of every pair's prices. Amounts are strings with 6 fraction digits, "
-                "rates with 12, rounded half-up."
+            "description": _DESCRIPTION.format(
+                names=names, body=MAX_BODY_BYTES, head=MAX_HEAD_BYTES
             ),
         },
         "paths": {
@@ -197,18 +278,6 @@ def build_document(
                     },
                 }
             },
-            "/docs/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": {"description": "OpenAPI 3 JSON"}},
-                }
-            },
-            "/docs": {
-                "get": {
-                    "summary": "This document as a page",
-                    "responses": {"200": {"description": "HTML"}},
-                }
-            },
             "/": {
                 "get": {
                     "summary": "The service name and its endpoints",
@@ -217,63 +286,11 @@ def build_document(
             },
             **(extra_paths or {}),
         },
-        "components": {"schemas": schemas(list(venues))},
+        "components": {
+            "schemas": schemas(list(venues)),
+            "headers": _HEADERS,
+            "responses": _SHARED_RESPONSES,
+        },
     }
-
-
-def render_page(document: dict[str, Any]) -> str:
-    """A plain HTML rendering of the document: endpoints, parameters, error codes."""
-    esc = html.escape
-    info = document["info"]
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{esc(info['title'])} API</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;"
-        "padding:0 1em}code{background:#f3f3f3;padding:0 .2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}</style></head><body>",
-        f"<h1>{esc(info['title'])} <small>{esc(info['version'])}</small></h1>",
-        f"<p>{esc(info['description'])}</p>",
-        "<p>Machine-readable: <a href='/docs/openapi.json'>/docs/openapi.json</a></p>",
-    ]
-    for path, ops in document["paths"].items():
-        for method, op in ops.items():
-            parts.append(f"<h2><code>{method.upper()} {esc(path)}</code></h2>")
-            parts.append(f"<p>{esc(op['summary'])}</p>")
-            params = op.get("parameters", [])
-            if params:
-                parts.append("<table><tr><th>parameter</th><th>required</th><th>meaning</th></tr>")
-                for p in params:
-                    parts.append(
-                        f"<tr><td><code>{esc(p['name'])}</code></td>"
-                        f"<td>{'yes' if p['required'] else 'no'}</td>"
-                        f"<td>{esc(p['description'])} "
-                        f"e.g. <code>{esc(p['example'])}</code></td></tr>"
-                    )
-                parts.append("</table>")
-            parts.append("<ul>")
-            for status, response in op["responses"].items():
-                parts.append(f"<li><b>{esc(status)}</b> {esc(response['description'])}</li>")
-            parts.append("</ul>")
-    parts.append("<h2>Errors</h2><table><tr><th>status</th><th>error</th><th>meaning</th></tr>")
-    for error in ALL_ERRORS:
-        parts.append(
-            f"<tr><td>{error.status}</td><td><code>{esc(error.code)}</code></td>"
-            f"<td>{esc(error.default_message)}</td></tr>"
-        )
-    parts.append("</table><h2>Bodies</h2>")
-    for name, schema in document["components"]["schemas"].items():
-        parts.append(f"<h3 id='{esc(name)}'>{esc(name)}</h3>")
-        parts.append("<table><tr><th>field</th><th>type</th><th>meaning</th></tr>")
-        for field, spec in schema.get("properties", {}).items():
-            kind = spec.get("type", spec.get("$ref", "").rsplit("/", 1)[-1])
-            if spec.get("nullable"):
-                kind += " or null"
-            values = ", ".join(str(v) for v in spec.get("enum", []) if v is not None)
-            meaning = spec.get("description", "") + (f" One of: {values}." if values else "")
-            parts.append(
-                f"<tr><td><code>{esc(field)}</code></td><td>{esc(kind)}</td>"
-                f"<td>{esc(meaning)}</td></tr>"
-            )
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "".join(parts)
+    _shared_http(document["paths"])
+    return document

@@ -26,6 +26,9 @@ SPEC_TABLE = {
     "QuotesUnavailableError": (503, "quotes_unavailable"),
     "NotFoundError": (404, "not_found"),
     "MethodNotAllowedError": (405, "method_not_allowed"),
+    # Oversized requests (issue #14): the set grew by these two, documented in the README.
+    "PayloadTooLargeError": (413, "payload_too_large"),
+    "HeadersTooLargeError": (431, "headers_too_large"),
     "InternalError": (500, "internal_error"),
 }
 

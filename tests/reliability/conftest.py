@@ -30,7 +30,8 @@ EXCHANGE = "binance"
 # The API never talks to the exchange; settings_env still wants a URL.
 UNUSED_EXCHANGE_URL = "http://127.0.0.1:9"
 
-# The spec's closed set of error codes (section 2, "Errors").
+# The spec's closed set of error codes (section 2, "Errors"), plus the two for
+# oversized requests (issue #14, in the README).
 ERROR_CODES = frozenset(
     {
         "invalid_parameter",
@@ -45,6 +46,8 @@ ERROR_CODES = frozenset(
         "quotes_unavailable",
         "not_found",
         "method_not_allowed",
+        "payload_too_large",
+        "headers_too_large",
         "internal_error",
     }
 )
