@@ -52,6 +52,13 @@ class Repair:
     def __bool__(self) -> bool:
         return any((self.damaged, self.dropped, self.indexed, self.pending))
 
+    def __str__(self) -> str:
+        return (
+            f"{self.damaged} damaged index file(s) removed, {self.dropped} snapshot(s) "
+            f"dropped (file gone or changed), {self.indexed} indexed, {self.pending} left "
+            "to a background catch-up"
+        )
+
 
 def snapshot_stamps(directory: Path) -> Stamps:
     """Every snapshot file's (size, mtime_ns), by fetch time."""
