@@ -44,3 +44,18 @@ def consumer_env(fake_exchange: FakeBinance, data_dir: Path) -> dict[str, str]:
         LOG_LEVEL="INFO",
         LOG_FORMAT="text",
     )
+
+
+# Process-level suites: each test starts `python run.py ...`, a browser or a
+# hypothesis run over a live server. They are `slow` by where they live, so
+# `pytest -m "not slow"` stays the fast inner loop (unit and in-process tests).
+_SLOW_DIRECTORIES = ("e2e", "reliability", "page")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in a process-level directory, or marked e2e, as slow."""
+    tests_root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests_root).parts
+        if parts[0] in _SLOW_DIRECTORIES or item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.slow)
