@@ -125,8 +125,15 @@ def _plains_ok(values: Sequence[str], *, positive: bool) -> bool:
     return True
 
 
-def parse_snapshot(data: bytes, ms: int, size: int, mtime_ns: int) -> Record | None:
-    """The file's record, or None when `codec.decode(data, ms)` would refuse the file."""
+def parse_snapshot(
+    data: bytes, ms: int, size: int, mtime_ns: int, previous: Record | None = None
+) -> Record | None:
+    """The file's record, or None when `codec.decode(data, ms)` would refuse the file.
+
+    `previous`: the record parsed just before (the snapshot before, when
+    rebuilding); a value equal to the one at the same place in it was checked
+    then, so only the others are checked (3 in 4 prices do not move in 30 s).
+    """
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -141,7 +148,7 @@ def parse_snapshot(data: bytes, ms: int, size: int, mtime_ns: int) -> Record | N
     if not isinstance(doc.get("exchange"), str) or not isinstance(symbols, dict) or not symbols:
         return None
     rows = list(symbols.values())
-    columns = _by_column(rows, width)
+    columns = _by_column(rows, width, previous.columns if previous else None)
     if columns is None:
         columns = _by_value(rows, width)
     if columns is None:
@@ -150,26 +157,37 @@ def parse_snapshot(data: bytes, ms: int, size: int, mtime_ns: int) -> Record | N
     return Record(ms, size, mtime_ns, schema, tuple(symbols), columns)
 
 
-def _by_column(rows: list[Any], width: int) -> Columns6 | None:
+def _new(column: Strings, before: Strings | None) -> Sequence[str]:
+    """The values not already checked: those unlike the value at the same place `before`."""
+    if before is None or len(before) != len(column):
+        return column
+    return [v for v, b in zip(column, before, strict=True) if v != b]
+
+
+def _by_column(rows: list[Any], width: int, before: Columns6 | None) -> Columns6 | None:
     """Six checked columns, or None if anything is unusual (then `_by_value` decides)."""
     if set(map(type, rows)) != {list} or set(map(len, rows)) != {width}:
         return None
     columns = list(zip(*rows, strict=True))
+    last: Columns6 | tuple[None, ...] = before or (None,) * 6
     try:
-        if not (_codes_ok(columns[0]) and _codes_ok(columns[1])):
-            return None
-        if not (_plains_ok(columns[2], positive=True) and _plains_ok(columns[3], positive=True)):
-            return None
+        for f in (0, 1):
+            if columns[f] != last[f] and not _codes_ok(columns[f]):
+                return None
+        for f in (2, 3):
+            new = _new(columns[f], last[f])
+            if new and not _plains_ok(new, positive=True):
+                return None
         if width == 4:
             none = ("",) * len(rows)
             return columns[0], columns[1], columns[2], columns[3], none, none
         for f in (4, 5):
+            if "" in columns[f]:  # never valid; "" below stands for null
+                return None
             if None in columns[f]:  # a size the venue did not give
-                given = [v for v in columns[f] if v is not None]
-                if given and not _plains_ok(given, positive=False):
-                    return None
                 columns[f] = tuple("" if v is None else v for v in columns[f])
-            elif not _plains_ok(columns[f], positive=False):
+            new = [v for v in _new(columns[f], last[f]) if v != ""]
+            if new and not _plains_ok(new, positive=False):
                 return None
     except (TypeError, UnicodeEncodeError):
         return None

@@ -78,7 +78,9 @@ def snapshot_stamps(directory: Path) -> Stamps:
 
 def read_records(directory: Path, times: list[int]) -> tuple[list[Record], int]:
     """The records of these snapshot files, and how many were corrupt or gone."""
-    records, skipped = [], 0
+    records: list[Record] = []
+    skipped = 0
+    previous: Record | None = None
     for ms in times:
         try:
             with open(directory / filename_for(ms), "rb") as handle:
@@ -87,11 +89,12 @@ def read_records(directory: Path, times: list[int]) -> tuple[list[Record], int]:
         except OSError:
             skipped += 1
             continue
-        record = parse_snapshot(data, ms, st.st_size, st.st_mtime_ns)
+        record = parse_snapshot(data, ms, st.st_size, st.st_mtime_ns, previous)
         if record is None:
             skipped += 1
         else:
             records.append(record)
+            previous = record
     return records, skipped
 
 

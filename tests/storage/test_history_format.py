@@ -100,9 +100,9 @@ def quotes_of(record: Record) -> dict[str, Quote]:
     }
 
 
-def check_same(data: bytes) -> None:
+def check_same(data: bytes, previous: Record | None = None) -> None:
     """parse_snapshot accepts exactly what decode accepts, with identical values."""
-    record = parse_snapshot(data, MS, len(data), 7)
+    record = parse_snapshot(data, MS, len(data), 7, previous)
     try:
         snapshot = decode(data, MS)
     except CorruptSnapshotError:
@@ -136,6 +136,21 @@ def test_damaged_values_are_refused_as_decode_refuses_them(
     row = rows_[where % len(rows_)]
     row[where % len(row)] = bad
     check_same(orjson.dumps(doc))
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents(), st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(BAD_VALUES))))
+def test_after_a_valid_snapshot_only_new_values_are_checked_and_all_count(
+    doc: dict[str, object], changes: list[tuple[int, object]]
+) -> None:
+    """Parsed after the snapshot before it (as a rebuild does): same verdicts as decode."""
+    before = parse_snapshot(orjson.dumps(doc), MS, 1, 1)
+    assert before is not None
+    rows_ = list(doc["symbols"].values())  # type: ignore[attr-defined]
+    for where, bad in changes:
+        row = rows_[where % len(rows_)]
+        row[where % len(row)] = bad
+    check_same(orjson.dumps(doc), before)
 
 
 @settings(max_examples=200, deadline=None)
