@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics_requests import FLUSH_SECONDS
 from tests.api.conftest import Store
-from tests.fake_exchange import FakeBinance
+from tests.fake_exchange import DEPTH_PATH, TICKER_24HR_PATH, FakeBinance
 from tests.procs import Proc, free_port, run_once, settings_env, wait_until
 from tests.promtool import check_metrics
 
@@ -197,3 +197,31 @@ def test_market_report_refuses_an_unknown_exchange(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "'nope' is not a venue of EXCHANGES (binance)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_market_analytics_off_means_no_market_series_and_requests(
+    fake_exchange: FakeBinance, tmp_path: Path
+) -> None:
+    """MARKET_ANALYTICS=false: the service metrics only; 24hr and depth are never asked for."""
+    port = free_port()
+    env = settings_env(
+        base_url=fake_exchange.base_url,
+        data_dir=tmp_path / "data",
+        POLL_INTERVAL_SECONDS="0.5",
+        METRICS_PORT=str(port),
+        MARKET_ANALYTICS="false",
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    with Proc("quote-consumer", env=env, workdir=tmp_path, name="qc") as qc:
+        ok = ("crypto_converter_polls_total", (("exchange", "binance"), ("outcome", "ok")))
+
+        def after_three_polls() -> str:
+            text = get(url)[1]
+            return text if text and samples(text).get(ok, 0) >= 3 else ""
+
+        text = wait_until(after_three_polls, 20, message=qc.output)
+        assert qc.terminate() == 0
+    assert "crypto_market_" not in text
+    assert "crypto_converter_market_fetches" not in text
+    assert not fake_exchange.requests_to(TICKER_24HR_PATH)
+    assert not fake_exchange.requests_to(DEPTH_PATH)
