@@ -205,8 +205,9 @@ async def run_consumer(
                 await stop.wait()
             finally:
                 scheduler.shutdown(wait=False)
-        written = ", ".join(f"{c.venue} {c.snapshots_written}" for c in consumers)
-        log.info("quote consumer stopped (snapshots written: %s)", written)
+        total = sum(c.snapshots_written for c in consumers)
+        by_venue = ", ".join(f"{c.venue} {c.snapshots_written}" for c in consumers)
+        log.info("quote consumer stopped (%d snapshot(s) written) by venue: %s", total, by_venue)
         return 0
     except StoreError as exc:
         log.error("cannot start: %s", exc)
