@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -48,20 +50,68 @@ async def _acquire(lock: WriterLock, stop: asyncio.Event) -> bool:
     return False
 
 
+class _InFlight:
+    """The jobs running right now, so that a stop lets them end instead of tracing them.
+
+    APScheduler's `shutdown(wait=False)` leaves running coroutine jobs to
+    `asyncio.run`, which cancels them; APScheduler then logs each one's
+    CancelledError with a traceback ("Job ... raised an exception"), although
+    stopping mid-poll is normal. At a stop, running jobs get `_DRAIN_SECONDS`
+    to end; the rest are cancelled and end quietly. (A snapshot write in a
+    thread is never cut: asyncio.run waits for its executor.)
+    """
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[object]] = set()
+        self.stopping = False
+
+    def wrap(self, job: Callable[[], object], name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self.tasks.add(task)
+            try:
+                result = job()
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                if not self.stopping:
+                    raise
+                log.debug("%s stopped mid-run", name)
+            finally:
+                self.tasks.discard(task)
+
+        return run
+
+    async def drain(self, seconds: float) -> None:
+        self.stopping = True
+        if not self.tasks:
+            return
+        _, pending = await asyncio.wait(set(self.tasks), timeout=seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+_DRAIN_SECONDS = 1.0
+
+
 def _schedule(
     scheduler: AsyncIOScheduler,
     consumer: QuoteConsumer,
     settings: Settings,
     market: MarketJobs | None = None,
+    in_flight: _InFlight | None = None,
 ) -> None:
     """One venue's jobs, ids prefixed with its name: venues never share a job."""
     now = datetime.now(UTC)
     venue = consumer.venue
+    tracker = in_flight or _InFlight()
 
-    def every(job: object, seconds: float, first_in: float, name: str) -> None:
+    def every(job: Callable[[], object], seconds: float, first_in: float, name: str) -> None:
         # Never overlap a job with itself; after a stall run it once, not N times.
         scheduler.add_job(
-            job,
+            tracker.wrap(job, f"{venue}:{name}"),
             "interval",
             seconds=seconds,
             next_run_time=now + timedelta(seconds=first_in),
@@ -198,13 +248,21 @@ async def run_consumer(
                 settings.retention_days,
             )
             scheduler = AsyncIOScheduler(timezone=UTC)
+            in_flight = _InFlight()
             for consumer in consumers:
-                _schedule(scheduler, consumer, settings, _market_jobs(settings, consumer, gauges))
+                _schedule(
+                    scheduler,
+                    consumer,
+                    settings,
+                    _market_jobs(settings, consumer, gauges),
+                    in_flight,
+                )
             scheduler.start()
             try:
                 await stop.wait()
             finally:
                 scheduler.shutdown(wait=False)
+                await in_flight.drain(_DRAIN_SECONDS)
         total = sum(c.snapshots_written for c in consumers)
         by_venue = ", ".join(f"{c.venue} {c.snapshots_written}" for c in consumers)
         log.info("quote consumer stopped (%d snapshot(s) written) by venue: %s", total, by_venue)
