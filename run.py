@@ -5,6 +5,7 @@
     python run.py api              serve GET /convert from the snapshots
     python run.py all              both, as supervised child processes (local use)
     python run.py snapshots        list snapshot files; `snapshots show latest`
+    python run.py reindex          rebuild the history index from the snapshot files
     python run.py market-report    market analytics from the venues (--json, --watch)
 
 Settings come from the environment and `.env`, are built once here, and are
@@ -43,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     snaps.add_argument("--all", action="store_true", help="list every snapshot")
     snaps.add_argument("--symbol", help="show only this symbol, e.g. BTCUSDT")
     snaps.add_argument(
+        "--exchange", metavar="NAME", help="one venue (default: every venue of EXCHANGES)"
+    )
+    reindex = sub.add_parser(
+        "reindex", help="rebuild the history index from the snapshot files (consumer stopped)"
+    )
+    reindex.add_argument(
         "--exchange", metavar="NAME", help="one venue (default: every venue of EXCHANGES)"
     )
     market = sub.add_parser("market-report", help="market analytics from the venues, now")
@@ -108,6 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from supervisor import supervise
 
         return supervise([sys.executable, os.path.abspath(__file__)])
+    if args.command == "reindex":
+        from storage.reindex import reindex
+
+        venues = _venues(settings, args.exchange)
+        if venues is None:
+            return 2
+        return reindex(settings.data_dir, venues, sys.stdout)
     if args.command == "market-report":
         from consumer.report import market_report
 

@@ -67,3 +67,19 @@ def test_reindex_without_a_data_directory(tmp_path: Path) -> None:
     assert reindex(tmp_path / "none", [VENUE], out) == 1
     assert "no data directory" in out.getvalue()
     assert not (tmp_path / "none").exists()
+
+
+def test_run_py_reindex_command(tmp_path: Path) -> None:
+    """`run.py reindex --exchange NAME` rebuilds that venue; an unknown NAME exits 2."""
+    from tests.procs import run_once
+
+    root = tmp_path / "data"
+    times = write_store(root, 12, seed=23)
+    env = {"DATA_DIR": str(root), "EXCHANGES": VENUE}
+    done = run_once("reindex", "--exchange", VENUE.upper(), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{VENUE}: 12 snapshot(s) indexed in ")
+    assert HistoryReader(root, VENUE).times() == times
+    bad = run_once("reindex", "--exchange", "nowhere", env=env, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "--exchange 'nowhere' is not a venue of EXCHANGES" in bad.stderr
