@@ -15,6 +15,7 @@ A missing browser fails the tests rather than skipping them.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ from storage.model import Quote, Snapshot
 from storage.writer import SnapshotWriter
 from tests.procs import Proc, free_port, settings_env, wait_until
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package; elsewhere (GitHub's Ubuntu runners ship Google Chrome, and
+# Ubuntu's `chromium` is a snap stub) CHROMIUM_PATH names the browser to use.
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # No sandbox: CI runs as root in a container. The rest stops Chromium phoning home
 # (updates, sync, field trials, QUIC probes) so the only traffic is the page's.
 CHROMIUM_ARGS = [
