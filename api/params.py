@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import parse_qsl, unquote_plus
 
-from api.exceptions import InvalidAmountError, InvalidParameterError, MissingParameterError
+from api.exceptions import (
+    InvalidAmountError,
+    InvalidParameterError,
+    InvalidTimestampError,
+    MissingParameterError,
+)
 from api.timestamps import parse_timestamp
 
 __all__ = [
@@ -21,6 +26,7 @@ __all__ = [
     "PRICES_PARAMETERS",
     "ConvertQuery",
     "PricesQuery",
+    "RatesQuery",
     "check_no_params",
     "pair_name",
     "parse_amount",
@@ -29,12 +35,14 @@ __all__ = [
     "parse_exchange_query",
     "parse_pair",
     "parse_prices_query",
+    "parse_rates_query",
     "parse_timestamp",
 ]
 
 CONVERT_PARAMETERS = ("amount", "from", "to", "timestamp", "exchange")
 REQUIRED_PARAMETERS = ("amount", "from", "to")
 PRICES_PARAMETERS = ("pair", "exchange", "timestamp")
+RATES_PARAMETERS = ("from", "to", "start", "end", "interval", "exchange")
 
 # Names are echoed back in error details; cap them so a client cannot make
 # us reflect a kilobyte of its own input.
@@ -74,6 +82,18 @@ class PricesQuery:
     at_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class RatesQuery:
+    """A validated ``GET /rates`` query; defaults (end = now, ...) are `api.series.plan`'s."""
+
+    from_code: str
+    to_code: str
+    start_ms: int | None
+    end_ms: int | None
+    interval: str | None
+    exchange: str | None  # a venue or "average", lower-cased; None = the default
+
+
 def parse_convert_query(
     query_string: str, now_ms: int, *, exchanges: Sequence[str]
 ) -> ConvertQuery:
@@ -107,6 +127,54 @@ def parse_prices_query(query_string: str, now_ms: int, *, venues: Sequence[str])
         exchange=None if raw_exchange is None else parse_exchange(raw_exchange, venues),
         at_ms=None if raw_timestamp is None else parse_timestamp(raw_timestamp, now_ms),
     )
+
+
+def parse_rates_query(
+    query_string: str, now_ms: int, *, exchanges: Sequence[str], intervals: Sequence[str]
+) -> RatesQuery:
+    """Parse the raw ``/rates`` query string, e.g. ``from=btc&to=usdt&interval=5m``.
+
+    ``exchanges`` are the values ``exchange`` may take (the venues and
+    ``average``); ``best`` is refused by name: it is the best price for an
+    amount, not a rate of the market.
+    """
+    values = _values(query_string, RATES_PARAMETERS)
+    for name in ("from", "to"):
+        if name not in values:
+            raise MissingParameterError(f"Query parameter {name!r} is required.", parameter=name)
+    raw_exchange, raw_interval = values.get("exchange"), values.get("interval")
+    if raw_exchange is not None and raw_exchange.lower() == "best":
+        raise InvalidParameterError(
+            "Query parameter 'exchange' cannot be 'best' here: best is a quote for an amount, "
+            f"not a rate; use one of {', '.join(exchanges)}.",
+            parameter="exchange",
+            accepted=list(exchanges),
+        )
+    if raw_interval is not None and raw_interval not in intervals:
+        raise InvalidParameterError(
+            f"Query parameter 'interval' must be one of {', '.join(intervals)}.",
+            parameter="interval",
+            accepted=list(intervals),
+        )
+    return RatesQuery(
+        from_code=parse_code(values["from"], "from"),
+        to_code=parse_code(values["to"], "to"),
+        start_ms=_moment(values.get("start"), "start", now_ms),
+        end_ms=_moment(values.get("end"), "end", now_ms),
+        interval=raw_interval,
+        exchange=None if raw_exchange is None else parse_exchange(raw_exchange, exchanges),
+    )
+
+
+def _moment(raw: str | None, name: str, now_ms: int) -> int | None:
+    """A time parameter other than ``timestamp``, parsed like it; the error names `name`."""
+    if raw is None:
+        return None
+    try:
+        return parse_timestamp(raw, now_ms)
+    except InvalidTimestampError as exc:
+        details = {**exc.details, "parameter": name}
+        raise InvalidTimestampError(f"Query parameter {name!r}: {exc.message}", **details) from None
 
 
 def parse_exchange_query(query_string: str, *, venues: Sequence[str]) -> str | None:

@@ -8,8 +8,10 @@ without a clock. Across venues (`best`, `average`) see `api.aggregate`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from api.conversion import (
     AMOUNT_PLACES,
@@ -26,10 +28,11 @@ from api.exceptions import (
 from api.params import ConvertQuery
 from api.snapshots import VenueSnapshots
 from storage.errors import CorruptSnapshotError, SnapshotVanishedError, StoreReadError
+from storage.history import HistoryReader
 from storage.model import Quote, format_iso_ms
 from storage.reader import SnapshotReader, StoredSnapshot
 
-__all__ = ["ConversionResult", "Converter"]
+__all__ = ["ConversionResult", "Converter", "pair_rate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +64,38 @@ _ONE = Decimal(1)
 # Bounded: one entry per (snapshot, pair) asked for; cleared wholesale when full.
 _PAIR_MEMO_SIZE = 50_000
 _Pair = tuple[str, bool, Decimal, str]
+_T = TypeVar("_T")
+
+
+def pair_rate(quote: Quote, inverted: bool) -> tuple[Decimal, str]:
+    """The rate of one row (mid, or 1/mid when inverted) and its 12-place text.
+
+    The one place a single-venue rate is computed: `/convert` and every point
+    of `/rates` call it, so they cannot differ. Raises rate_below_precision.
+    """
+    rate = convert(_ONE, quote.bid, quote.ask, inverted=inverted).rate
+    return rate, format_fixed(rate, RATE_PLACES)
 
 
 class Converter:
     """Converts with the snapshots of one venue: `exchange=<venue>`."""
 
     def __init__(
-        self, reader: SnapshotReader, *, exchange: str, max_age_ms: int, retention_ms: int
+        self,
+        reader: SnapshotReader,
+        *,
+        exchange: str,
+        max_age_ms: int,
+        retention_ms: int,
+        history: HistoryReader | None = None,
     ) -> None:
         self.exchange = exchange
         self.snapshots = VenueSnapshots(
-            reader, venue=exchange, max_age_ms=max_age_ms, retention_ms=retention_ms
+            reader,
+            venue=exchange,
+            max_age_ms=max_age_ms,
+            retention_ms=retention_ms,
+            history=history,
         )
         # (snapshot ms, from, to) -> what a conversion needs besides the amount.
         self._pairs: dict[tuple[int, str, str], _Pair] = {}
@@ -85,24 +109,49 @@ class Converter:
                 # Same currency needs no quote, so no staleness check; the code must be known.
                 return self._in(snapshots.latest(now_ms), query, historical=False)
             return self._in(snapshots.fresh_latest(now_ms), query, historical=False)
-        for stored in snapshots.in_force(query.at_ms, now_ms):
+        return self._at(
+            query.at_ms, now_ms, lambda stored: self._in(stored, query, historical=True)
+        )
+
+    def rate_at(self, src: str, dst: str, at_ms: int, now_ms: int) -> tuple[str, int]:
+        """What `convert` answers for amount 1 at T: the rate text and the snapshot's time.
+
+        The same snapshot choice, memo and errors as `convert`, without the
+        amount's arithmetic (a point of /rates).
+        """
+        if src == dst:
+            result = self.convert(ConvertQuery(_ONE, src, dst, at_ms), now_ms)
+            return result.rate, result.quoted_ms
+        return self._at(
+            at_ms, now_ms, lambda stored: (self._memo(stored, src, dst)[3], stored.fetched_ms)
+        )
+
+    def _at(self, at_ms: int, now_ms: int, answer: Callable[[StoredSnapshot], _T]) -> _T:
+        """`answer` for the snapshot in force at T: the first candidate whose rows can be read."""
+        snapshots = self.snapshots
+        for stored in snapshots.in_force(at_ms, now_ms):
             try:
-                return self._in(stored, query, historical=True)
+                return answer(stored)
             except CorruptSnapshotError as exc:
                 snapshots.reader.mark_corrupt(stored.fetched_ms, str(exc))
             except (SnapshotVanishedError, StoreReadError):
                 continue  # read lazily now: skipped as candidates() skips them
-        raise snapshots.not_found(query.at_ms)
+        raise snapshots.not_found(at_ms)
 
     def _in(
         self, stored: StoredSnapshot, query: ConvertQuery, *, historical: bool
     ) -> ConversionResult:
         src, dst = query.from_code, query.to_code
         if src == dst:
-            self._check_known(stored, src, dst)
+            self.check_known(stored, src, dst)
             same = same_currency_conversion(query.amount)
             rate_text = format_fixed(same.rate, RATE_PLACES)
             return self._result(query, stored, same.amount, rate_text, None, False, historical)
+        symbol, inverted, rate, rate_text = self._memo(stored, src, dst)
+        amount = convert_amount(query.amount, rate)
+        return self._result(query, stored, amount, rate_text, symbol, inverted, historical)
+
+    def _memo(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:
         key = (stored.fetched_ms, src, dst)
         pair = self._pairs.get(key)
         if pair is None:
@@ -110,9 +159,7 @@ class Converter:
             if len(self._pairs) >= _PAIR_MEMO_SIZE:
                 self._pairs.clear()
             self._pairs[key] = pair
-        symbol, inverted, rate, rate_text = pair
-        amount = convert_amount(query.amount, rate)
-        return self._result(query, stored, amount, rate_text, symbol, inverted, historical)
+        return pair
 
     def _pair(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:
         """Symbol, direction and rate for src -> dst in this snapshot (memoised by caller)."""
@@ -121,16 +168,15 @@ class Converter:
         if quote is None:
             quote, inverted = stored.find(dst, src), True
         if quote is None:
-            self._check_known(stored, src, dst)
+            self.check_known(stored, src, dst)
             raise PairNotFoundError(
                 f"No {self.exchange} symbol joins {src} and {dst} (no cross rates are computed).",
                 **{"from": src, "to": dst, "exchange": self.exchange},
             )
         # The rate is a function of the snapshot alone; only amount x rate varies.
-        rate = convert(_ONE, quote.bid, quote.ask, inverted=inverted).rate
-        return quote.symbol, inverted, rate, format_fixed(rate, RATE_PLACES)
+        return (quote.symbol, inverted, *pair_rate(quote, inverted))
 
-    def _check_known(self, stored: StoredSnapshot, src: str, dst: str) -> None:
+    def check_known(self, stored: StoredSnapshot, src: str, dst: str) -> None:
         currencies = stored.currencies()
         for parameter, code in (("from", src), ("to", dst)):
             if code not in currencies:

@@ -6,6 +6,10 @@ the newest at or before T and at most QUOTES_MAX_AGE_SECONDS older, never one
 taken after T; nothing older than the retention window is ever served, even
 if a file lingers. `now_ms` is always passed in, so every boundary is tested
 to the millisecond without a clock. Messages and details name the venue.
+
+With a history index (`history`), a snapshot in force at T that the index
+holds is answered from it (`api.history_lookup`); the choice of snapshot is
+the same either way, made from the files the reader lists.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from api.exceptions import QuotesNotFoundError, QuotesOutdatedError, QuotesUnavailableError
+from api.history_lookup import IndexedSnapshot, Verifier
 from storage.errors import CorruptSnapshotError, SnapshotVanishedError, StoreReadError
+from storage.history import HistoryReader
 from storage.model import format_iso_ms
 from storage.reader import SnapshotReader, StoredSnapshot
 
@@ -47,12 +53,20 @@ class VenueSnapshots:
     """Snapshot choice over one venue's `SnapshotReader`."""
 
     def __init__(
-        self, reader: SnapshotReader, *, venue: str, max_age_ms: int, retention_ms: int
+        self,
+        reader: SnapshotReader,
+        *,
+        venue: str,
+        max_age_ms: int,
+        retention_ms: int,
+        history: HistoryReader | None = None,
     ) -> None:
         self.reader = reader
         self.venue = venue
         self.max_age_ms = max_age_ms
         self.retention_ms = retention_ms
+        self.history = history
+        self.verifier = None if history is None else Verifier(history)
         self._newest: StoredSnapshot | None = None
 
     # -- latest ------------------------------------------------------------------
@@ -174,7 +188,13 @@ class VenueSnapshots:
                 retention_days=self.retention_ms / 86_400_000,
             )
         try:
-            yield from self.reader.candidates(at_ms, max(at_ms - self.max_age_ms, oldest))
+            candidates = self.reader.candidates(at_ms, max(at_ms - self.max_age_ms, oldest))
+            verifier = self.verifier
+            if verifier is None:
+                yield from candidates
+                return
+            for stored in candidates:
+                yield IndexedSnapshot(stored.fetched_ms, self.reader, verifier)
         except StoreReadError:
             raise self.unreadable() from None
 

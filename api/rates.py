@@ -1,0 +1,191 @@
+"""`GET /rates`: a rate over time, one point per interval boundary.
+
+The value at boundary t is, by construction, what `/convert?amount=1&timestamp=t`
+with the same codes and `exchange` answers as `rate`: every point goes
+through the same code (`Converter.convert`, `Aggregator.convert`) that
+/convert runs, index-backed where the history index holds the snapshot
+(`api.history_lookup`), from the files otherwise. A boundary where /convert
+would answer an error is left out; `quotes_not_found` there means no
+snapshot was in force (a gap), anything else that the snapshot in force
+could not answer (the pair was not listed then).
+
+Long series are computed in slices, handing the event loop back between
+them (`_SLICE_SECONDS`), so a week at 30 s never holds up the conversions
+served beside it. Boundaries, the default interval and the summary are pure
+(`api.series`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import orjson
+
+from api.aggregate import AVERAGE, Aggregator
+from api.exceptions import (
+    ApiError,
+    PairNotFoundError,
+    QuotesNotFoundError,
+    UnknownCurrencyError,
+)
+from api.params import ConvertQuery, RatesQuery
+from api.series import Plan, plan, summarize
+from api.service import Converter
+from storage.model import format_iso_ms
+
+__all__ = ["RateSeries", "SeriesAnswer"]
+
+_ONE = Decimal(1)
+_SLICE_SECONDS = 0.002  # at most this long on the event loop between hand-backs
+_CHECK_EVERY = 64  # boundaries between clock reads
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesAnswer:
+    """A /rates body and what its caching depends on."""
+
+    body: bytes
+    plan: Plan
+    oldest_quoted_ms: int  # the oldest snapshot any point used
+
+
+class RateSeries:
+    """/rates over the API's converters (one per venue) and its cross-venue aggregator."""
+
+    def __init__(
+        self,
+        converters: Mapping[str, Converter],
+        aggregator: Aggregator,
+        *,
+        default_exchange: str,
+        retention_ms: int,
+    ) -> None:
+        self.converters = dict(converters)
+        self.aggregator = aggregator
+        # `best` is a quote for an amount, not a rate: a default of best means average here.
+        self.default_exchange = default_exchange if default_exchange in converters else AVERAGE
+        self.retention_ms = retention_ms
+
+    async def answer(self, query: RatesQuery, now_ms: int) -> SeriesAnswer:
+        exchange = query.exchange or self.default_exchange
+        chosen = plan(
+            query.start_ms,
+            query.end_ms,
+            query.interval,
+            now_ms=now_ms,
+            retention_ms=self.retention_ms,
+        )
+        src, dst = query.from_code, query.to_code
+        points: list[tuple[int, str, int]] = []  # (boundary, rate text, quoted ms)
+        refused: ApiError | None = None  # the newest boundary /convert refused with a snapshot
+        started = time.perf_counter()
+        for k, t in enumerate(chosen.boundaries()):
+            if (
+                k % _CHECK_EVERY == _CHECK_EVERY - 1
+                and time.perf_counter() - started > _SLICE_SECONDS
+            ):
+                await asyncio.sleep(0)  # let the requests queued meanwhile run
+                started = time.perf_counter()
+            try:
+                rate_text, quoted_ms = self._point(exchange, src, dst, t, now_ms)
+            except QuotesNotFoundError:
+                continue  # no snapshot in force at t: a gap, never interpolated
+            except (UnknownCurrencyError, PairNotFoundError) as exc:
+                refused = exc
+                continue
+            except ApiError as exc:
+                if exc.status >= 500:
+                    raise  # the store cannot be read: as /convert says it
+                refused = exc  # rate_below_precision
+                continue
+            points.append((t, rate_text, quoted_ms))
+        if not points:
+            raise refused or self._nothing(exchange, src, dst, chosen, now_ms)
+        return SeriesAnswer(
+            _body(src, dst, exchange, chosen, points), chosen, min(p[2] for p in points)
+        )
+
+    def _point(self, exchange: str, src: str, dst: str, at_ms: int, now_ms: int) -> tuple[str, int]:
+        """/convert's rate and quoted time at `at_ms` (raises what /convert would)."""
+        query = ConvertQuery(_ONE, src, dst, at_ms, exchange)
+        converter = self.converters.get(exchange)
+        if converter is not None:
+            return converter.rate_at(src, dst, at_ms, now_ms)
+        answer = self.aggregator.convert(query, exchange, now_ms)
+        return answer.prepared.rate_text, answer.quoted_ms
+
+    def _nothing(self, exchange: str, src: str, dst: str, chosen: Plan, now_ms: int) -> ApiError:
+        """No snapshot in range: a code or pair unknown to the newest quotes says so first."""
+        latest = ConvertQuery(_ONE, src, dst, None, exchange)
+        try:
+            converter = self.converters.get(exchange)
+            if converter is not None:
+                converter.convert(latest, now_ms)
+            else:
+                self.aggregator.convert(latest, exchange, now_ms)
+        except (UnknownCurrencyError, PairNotFoundError) as exc:
+            return exc
+        except ApiError:
+            pass  # outdated or unavailable now: the range's own answer follows
+        where = exchange if exchange in self.converters else "venue"
+        return QuotesNotFoundError(
+            f"No {where} snapshot was in force at any {chosen.interval} boundary "
+            "from start to end.",
+            exchange=exchange,
+            start=format_iso_ms(chosen.start_ms),
+            end=format_iso_ms(chosen.end_ms),
+            interval=chosen.interval,
+        )
+
+
+_DAY_MS = 86_400_000
+_DAYS: dict[int, str] = {}  # UTC day number -> "YYYY-MM-DDT"
+_TIMES: dict[int, str] = {}  # ms -> its ISO form: boundaries and snapshot times recur
+_TIMES_SIZE = 200_000  # ~20 MB at most; cleared wholesale when full
+
+
+def _iso(ms: int) -> str:
+    """`format_iso_ms(ms)`, remembered: a week at 30 s formats 40,000 times per answer.
+
+    `format_iso_ms` keeps 4,096 (a conversion's working set); a series
+    needs a boundary and a snapshot time per point, so it keeps its own.
+    """
+    text = _TIMES.get(ms)
+    if text is None:
+        day, rest = divmod(ms, _DAY_MS)
+        prefix = _DAYS.get(day)
+        if prefix is None:
+            prefix = _DAYS[day] = format_iso_ms(day * _DAY_MS)[:11]
+        seconds, milli = divmod(rest, 1000)
+        minutes, seconds = divmod(seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        if len(_TIMES) >= _TIMES_SIZE:
+            _TIMES.clear()
+        text = _TIMES[ms] = f"{prefix}{hours:02d}:{minutes:02d}:{seconds:02d}.{milli:03d}Z"
+    return text
+
+
+def _body(
+    src: str, dst: str, exchange: str, chosen: Plan, points: list[tuple[int, str, int]]
+) -> bytes:
+    return orjson.dumps(
+        {
+            "from": src,
+            "to": dst,
+            "exchange": exchange,
+            "interval": chosen.interval,
+            "start": format_iso_ms(chosen.start_ms),
+            "end": format_iso_ms(chosen.end_ms),
+            "clipped": chosen.clipped,
+            "requested_start": format_iso_ms(chosen.requested_start_ms),
+            "points": [
+                {"t": _iso(t), "rate": rate, "quoted_at": _iso(quoted)}
+                for t, rate, quoted in points
+            ],
+            "summary": summarize([rate for _, rate, _ in points]),
+        }
+    )
