@@ -247,6 +247,7 @@
   function drawChart() {
     const plot = $("plot");
     plot.textContent = "";
+    $("chart-readout").textContent = ""; // it described a point of the previous drawing
     if (!state.chart) return;
     const { body, form } = state.chart;
     const points = (body.points || []).map((p) => ({ t: Date.parse(p.t), v: Number(p.rate), raw: p }));
@@ -279,19 +280,21 @@
     const x = (t) => m.left + ((t - t0) / Math.max(1, t1 - t0)) * (width - m.left - m.right);
     const y = (v) => m.top + (1 - (v - lo) / (hi - lo)) * (height - m.top - m.bottom);
 
-    // Grid: three horizontal lines labelled with their value, two time labels.
+    // Grid: three horizontal lines labelled with their value, two time labels. The
+    // labels go in a group appended after the line, so the line never hides them.
+    const labels = svg("g", { class: "labels" });
     for (const f of [0.1, 0.5, 0.9]) {
       const value = lo + (hi - lo) * (1 - f);
       const gy = m.top + f * (height - m.top - m.bottom);
       root.append(svg("line", { class: "gridline", x1: m.left, x2: width - m.right, y1: gy, y2: gy }));
       const label = svg("text", { class: "axis", x: m.left + 2, y: gy - 4 });
       label.textContent = value.toPrecision(7);
-      root.append(label);
+      labels.append(label);
     }
     for (const [t, anchor, xx] of [[t0, "start", m.left], [t1, "end", width - m.right]]) {
       const label = svg("text", { class: "axis", x: xx, y: height - 6, "text-anchor": anchor });
       label.textContent = shortTime.format(new Date(t));
-      root.append(label);
+      labels.append(label);
     }
 
     // The line breaks where a boundary had no snapshot in force (never interpolated).
@@ -312,7 +315,7 @@
         "data-t": p.raw.t, "data-rate": p.raw.rate,
       }));
     }
-    root.append(marks);
+    root.append(marks, labels);
 
     const cursor = svg("g", { class: "cursor", visibility: "hidden" });
     const vline = svg("line", { y1: m.top - 6, y2: height - m.bottom });

@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, expect
 
-from api.openapi import build_document
 from tests.page.conftest import SCREENSHOTS, VENUES, Api
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -27,10 +26,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 WAIT_MS = 10_000
-# /rates is issue #12; the OpenAPI document lists exactly the served routes
-# (tests/api/test_http.py checks that), so it says whether the route exists.
-RATES_ABSENT = "/rates" not in build_document()["paths"]
-NO_RATES = pytest.mark.skipif(RATES_ABSENT, reason="GET /rates (issue #12) is not built yet")
 
 
 @dataclass
@@ -108,8 +103,7 @@ def test_page_loads_cleanly(api: Api, visit: Callable[..., Visit]) -> None:
     expect(v.page.locator("#board-body tr")).to_have_count(len(VENUES), timeout=WAIT_MS)
     v.page.wait_for_load_state("networkidle")
     assert v.page_errors == []
-    unexplained = [m for m in v.console_errors if not _rates_absent(m)]
-    assert [(m.text, m.location) for m in unexplained] == []
+    assert [(m.text, m.location) for m in v.console_errors] == []
     # data: is the inline empty favicon, not a network request.
     outside = [u for u in v.requests if not u.startswith((api.base_url + "/", "data:"))]
     assert outside == []
@@ -118,12 +112,6 @@ def test_page_loads_cleanly(api: Api, visit: Callable[..., Visit]) -> None:
     page_files = [r for r in v.responses if r.url == api.base_url + "/" or "/static/" in r.url]
     assert {r.status for r in page_files} == {200}
     assert sum(len(r.body()) for r in page_files) < 150 * 1024
-
-
-def _rates_absent(message: ConsoleMessage) -> bool:
-    # Chromium logs every 4xx fetch as a console error. While /rates (issue #12) is
-    # missing, the chart's 404 is expected and the page says so in words instead.
-    return RATES_ABSENT and "/rates?" in message.location.get("url", "")
 
 
 # -- converter ------------------------------------------------------------------------------
@@ -188,7 +176,6 @@ def test_invalid_amount_shows_the_api_message(api: Api, visit: Callable[..., Vis
 # -- chart ------------------------------------------------------------------------------------
 
 
-@NO_RATES
 def test_chart_draws_one_mark_per_point(api: Api, visit: Callable[..., Visit]) -> None:
     """The chart draws one mark per /rates point, in order, for 24 h and for 7 days."""
     v = visit()
@@ -215,7 +202,6 @@ def test_chart_draws_one_mark_per_point(api: Api, visit: Callable[..., Visit]) -
         assert span == hours * 3_600_000
 
 
-@NO_RATES
 def test_chart_reads_values_by_pointer_and_keyboard(api: Api, visit: Callable[..., Visit]) -> None:
     """Pointer and arrow keys put a point's value and time under the cursor and in the readout."""
     v = visit()
