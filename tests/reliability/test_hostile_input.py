@@ -69,7 +69,7 @@ BROKEN_ESCAPES = (
     "+%",
 )
 KEYS = ("amount", "from", "to", "timestamp", "exchange", "pair", "Amount", "FROM", "Exchange", "at",
-        "form", "amount[]", "")  # fmt: skip
+        "form", "amount[]", "", "start", "end", "interval", "Interval")  # fmt: skip
 # Values of the venue parameters: configured venues (any case), an unconfigured
 # one, an unknown one, the aggregates, and pairs in every spelling.
 EXCHANGE_VALUES = ("binance", "KRAKEN", "okx", "bybit", "coinbase", "best", "Average", "avg")
@@ -199,7 +199,46 @@ def _near_valid_prices_query() -> st.SearchStrategy[bytes]:
     return st.builds(build, parts, _tokens(), st.integers(0, 3))
 
 
-_NEAR_VALID = {"/convert": _near_valid_query, "/prices": _near_valid_prices_query}
+INTERVAL_VALUES = ("30s", "1m", "5m", "15m", "1h", "4h", "1d", "2m", "30S", "1H", "0s", "1w")
+
+
+def _near_valid_rates_query() -> st.SearchStrategy[bytes]:
+    """A valid /rates query (from, to; maybe start, end, interval, exchange), maybe one bad part."""
+    moment = st.floats(min_value=NOW_S - 4 * 3_600, max_value=NOW_S + 30).map(
+        lambda f: f"{f:.3f}".encode()
+    )
+    parts = st.fixed_dictionaries(
+        {
+            "from": st.sampled_from([b"BTC", b"usdt", b"ETH", b"ZZZ", b"btc"]),
+            "to": st.sampled_from([b"USDT", b"btc", b"ETH", b"DOGE", b"BTC"]),
+        },
+        optional={
+            "start": moment,
+            "end": moment,
+            "interval": st.sampled_from(INTERVAL_VALUES).map(str.encode),
+            "exchange": st.sampled_from(EXCHANGE_VALUES).map(str.encode),
+        },
+    )
+
+    def build(params: dict[str, bytes], token: bytes, victim: int, mode: int) -> bytes:
+        items = [(k.encode(), v) for k, v in params.items()]
+        index = victim % len(items)
+        if mode == 0:
+            items[index] = (items[index][0], token)  # hostile value
+        elif mode == 1:
+            items.append((token, b"1"))  # extra (maybe unknown) key
+        elif mode == 2:
+            items.append((items[index][0], token))  # repeated key
+        return b"&".join(k + b"=" + v for k, v in items)  # mode 3+: left valid
+
+    return st.builds(build, parts, _tokens(), st.integers(0, 5), st.integers(0, 5))
+
+
+_NEAR_VALID = {
+    "/convert": _near_valid_query,
+    "/prices": _near_valid_prices_query,
+    "/rates": _near_valid_rates_query,
+}
 
 
 @functools.cache
@@ -257,6 +296,9 @@ def check(api: RunningApi, path: str, target: bytes) -> RawResponse:
             if path == "/prices":
                 assert isinstance(body.get("pairs"), dict), body
                 assert isinstance(body.get("exchanges"), dict), body
+            if path == "/rates":
+                assert isinstance(body.get("points"), list), body
+                assert body["summary"]["points"] == len(body["points"]), body
     return response
 
 
@@ -275,11 +317,13 @@ def test_convert_survives_any_query(api: RunningApi, target: bytes) -> None:
     check(api, "/convert", target)
 
 
-@pytest.mark.parametrize("path", ["/prices", "/exchanges", "/health", "/currencies", "/docs", "/"])
+@pytest.mark.parametrize(
+    "path", ["/rates", "/prices", "/exchanges", "/health", "/currencies", "/docs", "/"]
+)
 @settings(_FUZZ, max_examples=OTHER_EXAMPLES)
 @given(data=st.data())
 def test_other_endpoints_survive_any_query(api: RunningApi, path: str, data: st.DataObject) -> None:
-    """/prices, /exchanges, /health, /currencies, /docs and / answer any query without a 500."""
+    """/rates, /prices, /exchanges, /health, /currencies, /docs and / answer any query, no 500."""
     check(api, path, data.draw(targets(path)))
 
 
