@@ -33,6 +33,7 @@ from api.params import (
     parse_rates_query,
 )
 from api.rates import RateSeries
+from api.rates_openapi import openapi_paths as rates_paths
 from api.series import INTERVALS
 from api.service import Converter
 from api.status import VenueStatus
@@ -140,7 +141,12 @@ def create_app(
     default_exchange = settings.default_exchange
     document = build_document(
         venues,
-        extra_paths={**metrics.openapi_paths(), **page_paths(), **docs.openapi_paths()},
+        extra_paths={
+            **rates_paths(venues),
+            **metrics.openapi_paths(),
+            **page_paths(),
+            **docs.openapi_paths(),
+        },
     )
     site = install_page(app)  # the page's files at /static/<name>; `/` asks it below
     docs.install(app, document)  # /docs, /docs/openapi.json and the explorer's files
