@@ -23,7 +23,9 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from api.exceptions import ALL_ERRORS
+from api.http import etag_for
 from api.markdown import inline, to_html
+from api.openapi import NOT_MODIFIED
 
 __all__ = ["ASSETS", "DOCS_DIR", "install", "openapi_paths", "render_page"]
 
@@ -38,8 +40,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-# Unversioned URLs: revalidated on every use (the ETag of api.http), so a new
-# server never runs an old script.
+# Unversioned URLs: revalidated on every use by the ETag hashed at start (304s
+# from api.http), so a new server never runs an old script.
 _HEADERS = {"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"}
 _HTML_HEADERS = {
     **_HEADERS,
@@ -162,13 +164,13 @@ def openapi_paths() -> dict[str, Any]:
         "/docs/openapi.json": {
             "get": {
                 "summary": "This document (OpenAPI 3, JSON)",
-                "responses": {"200": {"description": "OpenAPI 3 JSON"}},
+                "responses": {"200": {"description": "OpenAPI 3 JSON"}, "304": NOT_MODIFIED},
             }
         },
         "/docs": {
             "get": {
                 "summary": "This document as a page, with a **try it** form per operation",
-                "responses": {"200": {"description": "HTML"}},
+                "responses": {"200": {"description": "HTML"}, "304": NOT_MODIFIED},
             }
         },
     }
@@ -176,7 +178,10 @@ def openapi_paths() -> dict[str, Any]:
         paths[f"/docs/{name}"] = {
             "get": {
                 "summary": f"The /docs page's `{name}`",
-                "responses": {"200": {"description": content_type.split(";")[0]}},
+                "responses": {
+                    "200": {"description": content_type.split(";")[0]},
+                    "304": NOT_MODIFIED,
+                },
             }
         }
     return paths
@@ -197,7 +202,8 @@ def install(
             content_type,
             {**_HEADERS, "X-Content-Type-Options": "nosniff"},
         )
-    for uri, (body, content_type, headers) in served.items():
+    for uri, (body, content_type, fixed) in served.items():
+        headers = {**fixed, "ETag": etag_for(body)}
 
         async def handler(
             request: Request,

@@ -15,7 +15,7 @@ from api.exceptions import ALL_ERRORS
 from api.limits import MAX_BODY_BYTES, MAX_HEAD_BYTES
 from api.schemas import schemas
 
-__all__ = ["build_document"]
+__all__ = ["NOT_MODIFIED", "build_document"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -76,9 +76,10 @@ HTTP, the same on every route:
 (`Content-Length` of the GET body included) and no body.
 - **Caching**: historical answers are immutable, `Cache-Control: public, max-age=...`; \
 latest ones `no-cache`; errors and `/health` `no-store`.
-- **Validators**: every `200` that may be stored carries a strong `ETag` (a hash of its \
-body); sending it back in `If-None-Match` (one tag, a list, or `*`) answers `304` with no \
-body and the same `ETag` and `Cache-Control`. Errors never carry one.
+- **Validators**: every cacheable answer (historical conversions and boards) carries a \
+strong `ETag` (a hash of its body), and so do the documentation's files; sending it back \
+in `If-None-Match` (one tag, a list, or `*`) answers `304` with no body and the same \
+`ETag` and `Cache-Control`. Latest answers and errors carry none.
 - **Errors** are one JSON shape, `{{"error": code, "message": sentence, "details": {{...}}}}`, \
 from a closed set of codes (see [Errors](#errors)). A body over {body} bytes is `413` \
 `payload_too_large`; a request line and header fields over {head} bytes are `431` \
@@ -97,7 +98,8 @@ _IF_NONE_MATCH = {
 }
 _HEADERS = {
     "ETag": {
-        "description": "Strong validator: 128-bit BLAKE2b of the body, quoted.",
+        "description": "Strong validator: 128-bit BLAKE2b of the body, quoted; on "
+        "cacheable (`public`) answers only.",
         "schema": {"type": "string"},
     },
     "Cache-Control": {
@@ -121,22 +123,20 @@ _SHARED_RESPONSES = {
         "content": {"application/json": {"schema": _ERROR}},
     },
 }
-# Routes whose answers are never stored (no-store), so they never answer 304.
-_NEVER_STORED = frozenset({"/health", "/metrics"})
+NOT_MODIFIED = {"$ref": "#/components/responses/NotModified"}
 
 
 def _shared_http(paths: Mapping[str, Any]) -> None:
-    """What every GET operation shares: 413/431 and, unless never stored, ETag/304."""
-    for path, operations in paths.items():
+    """What GET operations share: 413/431 on each; If-None-Match and ETag where 304 is listed."""
+    for operations in paths.values():
         operation = operations.get("get")
         if operation is None:
             continue
         responses = operation["responses"]
         responses.setdefault("413", {"$ref": "#/components/responses/PayloadTooLarge"})
         responses.setdefault("431", {"$ref": "#/components/responses/HeadersTooLarge"})
-        if path in _NEVER_STORED or "304" in responses:
+        if "304" not in responses:
             continue
-        responses["304"] = {"$ref": "#/components/responses/NotModified"}
         ok = responses.get("200")
         if ok is not None and "$ref" not in ok:
             ok.setdefault("headers", {}).update(
@@ -198,8 +198,8 @@ def build_document(
                             "most (bid selling the base, 1/ask buying it); `average`: the mean "
                             "of the venues' mids, dropping any more than AVERAGE_OUTLIER_PERCENT "
                             "from their median (3+ venues). Case-insensitive; default "
-                            "DEFAULT_EXCHANGE. Anything else is 400 invalid_parameter whose "
-                            "details.accepted lists the values.",
+                            "`DEFAULT_EXCHANGE`. Anything else is 400 `invalid_parameter` whose "
+                            "`details.accepted` lists the values.",
                             "average",
                             [*venues, "best", "average"],
                         ),
@@ -209,6 +209,7 @@ def build_document(
                             "description": "The conversion (shape depends on `exchange`)",
                             "content": {"application/json": {"schema": conversion}},
                         },
+                        "304": NOT_MODIFIED,  # historical answers only: latest has no ETag
                         **_error_responses(400, 404, 422, 503),
                     },
                 }
@@ -221,8 +222,8 @@ def build_document(
                             "pair",
                             False,
                             "BASE/QUOTE, BASE-QUOTE or BASE_QUOTE, case-insensitive, in the "
-                            "orientation the venues list it (404 pair_not_found otherwise, "
-                            "with the listed orientation in the message and details.listed_as).",
+                            "orientation the venues list it (404 `pair_not_found` otherwise, "
+                            "with the listed orientation in the message and `details.listed_as`).",
                             "BTC-USDT",
                         ),
                         _param(
@@ -237,6 +238,7 @@ def build_document(
                     ],
                     "responses": {
                         "200": _json("PriceBoard", "The board"),
+                        "304": NOT_MODIFIED,  # historical boards only
                         **_error_responses(400, 404, 503),
                     },
                 }

@@ -80,15 +80,19 @@ async def test_document_is_valid_openapi_3(app: Sanic[Any, Any]) -> None:
 
 
 async def test_every_get_documents_the_shared_http(app: Sanic[Any, Any]) -> None:
-    """Every GET lists 413 and 431; every one that may be stored lists 304 and If-None-Match."""
+    """Every GET lists 413 and 431; those with ETags list 304 and the If-None-Match header."""
     paths = (await _document(app))["paths"]
+    revalidated = {"/convert", "/prices", "/docs", "/docs/openapi.json"}
+    revalidated |= {path for path in paths if path.startswith(("/docs/", "/static/"))}
+    never = {"/health", "/metrics", "/exchanges", "/currencies", "/"}  # no-store or no-cache
     for path, operations in paths.items():
-        responses = operations["get"]["responses"]
-        assert {"413", "431"} <= set(responses), path
-        if path in {"/health", "/metrics"}:
-            assert "304" not in responses, path
-            continue
-        assert "304" in responses, path
+        operation = operations["get"]
+        listed = "304" in operation["responses"]
+        assert {"413", "431"} <= set(operation["responses"]), path
+        assert listed if path in revalidated else True, path
+        assert not listed if path in never else True, path
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert headers == ({"If-None-Match"} if listed else set()), path
     convert = paths["/convert"]["get"]
     assert "If-None-Match" in {p["name"] for p in convert["parameters"] if p["in"] == "header"}
     assert set(convert["responses"]["200"]["headers"]) == {"ETag", "Cache-Control"}

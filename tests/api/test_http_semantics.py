@@ -171,16 +171,16 @@ def test_every_get_route_answers_head(app: Sanic[Any, Any]) -> None:
 
 
 def test_routes_added_later_get_head(app: Sanic[Any, Any]) -> None:
-    """A GET route added after create_app (as /rates will be) answers HEAD without asking."""
+    """A GET route added after create_app, by either spelling, answers HEAD without asking."""
 
-    async def rates(request: Request) -> HTTPResponse:
+    async def later(request: Request) -> HTTPResponse:
         return HTTPResponse(b"{}", content_type="application/json")
 
-    app.add_route(rates, "/rates", methods=["GET"])
-    app.get("/rates2")(rates)
+    app.add_route(later, "/later", methods=["GET"])
+    app.get("/later2", name="later2")(later)
     methods = {route.uri: route.methods for route in app.router.routes}
-    assert {"GET", "HEAD"} <= methods["/rates"]
-    assert {"GET", "HEAD"} <= methods["/rates2"]
+    assert {"GET", "HEAD"} <= methods["/later"]
+    assert {"GET", "HEAD"} <= methods["/later2"]
 
 
 @pytest.mark.parametrize("target", [LATEST, "/health", "/currencies", "/docs", "/nope"])
@@ -241,15 +241,22 @@ async def test_historical_answer_revalidates(app: Sanic[Any, Any]) -> None:
     assert other.body == first.body
 
 
-async def test_latest_answer_is_no_cache_with_an_etag(app: Sanic[Any, Any]) -> None:
-    """A latest answer stays no-cache, carries an ETag, and its 304 says no-cache too."""
-    _, first = await app.asgi_client.get(LATEST)
+async def test_latest_answer_is_no_cache_without_an_etag(app: Sanic[Any, Any]) -> None:
+    """A latest answer stays no-cache with no ETag (not worth its hash), and answers in full."""
+    _, first = await app.asgi_client.get(LATEST, headers={"If-None-Match": "*"})
+    assert first.status == 200
     assert first.headers["cache-control"] == "no-cache"
+    assert "etag" not in first.headers
+
+
+async def test_a_no_cache_answer_with_its_own_etag_revalidates(app: Sanic[Any, Any]) -> None:
+    """/docs sets its ETag at start; its 304 keeps no-cache and that ETag."""
+    _, first = await app.asgi_client.get("/docs")
     etag = first.headers["etag"]
-    _, again = await app.asgi_client.get(LATEST, headers={"If-None-Match": etag})
+    assert first.headers["cache-control"] == "no-cache"
+    _, again = await app.asgi_client.get("/docs", headers={"If-None-Match": etag})
     assert (again.status, again.body) == (304, b"")
-    assert again.headers["cache-control"] == "no-cache"
-    assert again.headers["etag"] == etag
+    assert (again.headers["cache-control"], again.headers["etag"]) == ("no-cache", etag)
 
 
 async def test_head_revalidates_too(app: Sanic[Any, Any]) -> None:
@@ -295,17 +302,17 @@ async def test_historical_board_revalidates(app: Sanic[Any, Any]) -> None:
 async def test_a_route_added_later_gets_validators(app: Sanic[Any, Any]) -> None:
     """Any route's public 200 gets an ETag and 304s: the helper is in one place, not per route."""
 
-    async def rates(request: Request) -> HTTPResponse:
+    async def later(request: Request) -> HTTPResponse:
         return HTTPResponse(
             b'{"rates":[]}',
             headers={"Cache-Control": "public, max-age=60"},
             content_type="application/json",
         )
 
-    app.add_route(rates, "/rates", methods=["GET"])
-    _, first = await app.asgi_client.get("/rates")
+    app.add_route(later, "/later", methods=["GET"])
+    _, first = await app.asgi_client.get("/later")
     assert first.headers["etag"] == etag_for(b'{"rates":[]}')
-    _, again = await app.asgi_client.get("/rates", headers={"If-None-Match": first.headers["etag"]})
+    _, again = await app.asgi_client.get("/later", headers={"If-None-Match": first.headers["etag"]})
     assert (again.status, again.headers["cache-control"]) == (304, "public, max-age=60")
 
 
@@ -318,11 +325,27 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 async def test_index_varies_by_accept_in_get_head_and_304(
     app: Sanic[Any, Any], accept: str
 ) -> None:
-    """/ says Vary: Accept in its 200, its HEAD and its 304, for the page and the JSON alike."""
+    """/ says Vary: Accept in its 200 and its HEAD, and the page in its 304 too."""
     _, first = await app.asgi_client.get("/", headers={"Accept": accept})
     _, head = await app.asgi_client.head("/", headers={"Accept": accept})
-    condition = {"Accept": accept, "If-None-Match": first.headers["etag"]}
-    _, again = await app.asgi_client.get("/", headers=condition)
-    assert again.status == 304
-    for response in (first, head, again):
-        assert "accept" in response.headers["vary"].lower()
+    answers = [first, head]
+    if accept == BROWSER:  # the page has an ETag; the JSON index is no-cache without one
+        condition = {"Accept": accept, "If-None-Match": first.headers["etag"]}
+        _, again = await app.asgi_client.get("/", headers=condition)
+        assert again.status == 304
+        answers.append(again)
+    for response in answers:
+        assert response.headers["vary"] == "Accept"
+
+
+async def test_past_rates_revalidate(app: Sanic[Any, Any]) -> None:
+    """/rates ending past the staleness window is public, so it gets an ETag and its 304."""
+    start, end = (format_iso_ms(NOW_MS - HOUR_MS - ms) for ms in (60_000, -30_000))
+    target = f"/rates?from=BTC&to=USDT&interval=30s&start={start}&end={end}"
+    _, first = await app.asgi_client.get(target)
+    assert first.status == 200, first.text
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    assert first.headers["etag"] == etag_for(first.body)
+    _, again = await app.asgi_client.get(target, headers={"If-None-Match": first.headers["etag"]})
+    assert (again.status, again.body) == (304, b"")
+    assert again.headers["cache-control"] == first.headers["cache-control"]
