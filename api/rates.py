@@ -79,7 +79,12 @@ class RateSeries:
             now_ms=now_ms,
             retention_ms=self.retention_ms,
         )
-        src, dst = query.from_code, query.to_code
+        return await self.series(exchange, query.from_code, query.to_code, chosen, now_ms)
+
+    async def series(
+        self, exchange: str, src: str, dst: str, chosen: Plan, now_ms: int
+    ) -> SeriesAnswer:
+        """The points of `chosen`'s boundaries and their summary (raises as `answer`)."""
         points: list[tuple[int, str, int]] = []  # (boundary, rate text, quoted ms)
         refused: ApiError | None = None  # the newest boundary /convert refused with a snapshot
         started = time.perf_counter()
@@ -111,10 +116,10 @@ class RateSeries:
 
     def _point(self, exchange: str, src: str, dst: str, at_ms: int, now_ms: int) -> tuple[str, int]:
         """/convert's rate and quoted time at `at_ms` (raises what /convert would)."""
-        query = ConvertQuery(_ONE, src, dst, at_ms, exchange)
         converter = self.converters.get(exchange)
         if converter is not None:
             return converter.rate_at(src, dst, at_ms, now_ms)
+        query = ConvertQuery(_ONE, src, dst, at_ms, exchange)
         answer = self.aggregator.convert(query, exchange, now_ms)
         return answer.prepared.rate_text, answer.quoted_ms
 
