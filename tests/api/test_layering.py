@@ -24,6 +24,9 @@ PURE_MODULES = (
     "api.status",
     "api.openapi",
     "api.schemas",
+    "api.series",
+    "api.markdown",
+    "api.limits",
 )
 
 
