@@ -50,12 +50,16 @@ async def get_json(
     params: Mapping[str, str] | None = None,
     venue: str = "exchange",
     check_status: Callable[[httpx.Response], None] | None = None,
+    check_body: Callable[[object, httpx.Response], None] | None = None,
 ) -> object:
     """GET `path`; the decoded JSON, or an `ExchangeError` saying what went wrong.
 
     `check_status` is the venue's hook for the statuses only it gives meaning
     to (Binance 418/451, Bybit's 403); it raises or returns. After it, 429 is a
     rate limit everywhere (RFC 6585), and any other status >= 400 an error.
+    `check_body` is the venue's hook for an error inside a decoded body that
+    needs the response's status or headers (Kraken's Retry-After, Bybit's
+    reset timestamp); it raises or returns.
     """
     what = f"GET {path}"  # the caller's log line names the venue
     try:
@@ -78,9 +82,12 @@ async def get_json(
     if status >= 400:
         raise ExchangeHTTPError(f"{what} answered {status}: {snippet(response)}", status)
     try:
-        return orjson.loads(response.content)
+        payload = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         kind = response.headers.get("Content-Type", "no content type")
         raise BadPayloadError(
             f"{what} answered {status} with a body that is not JSON ({kind}): {snippet(response)!r}"
         ) from None
+    if check_body is not None:
+        check_body(payload, response)
+    return payload
