@@ -16,15 +16,23 @@ Facts this module relies on (Binance spot REST docs):
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from operator import attrgetter
 
 import httpx
 
 from consumer.errors import BadPayloadError, RateLimitedError, RestrictedLocationError
+from consumer.exchanges._book import (
+    Listing,
+    levels,
+    plain_decimal,
+    quotable_entries,
+    quotes_from_rows,
+    read_listings,
+    rows_of,
+)
 from consumer.exchanges._http import get_json, parse_retry_after, snippet
 from consumer.exchanges._model import OrderBook, SymbolStats
 from storage.model import Quote
@@ -55,19 +63,13 @@ TICKER_24HR_PATH = "/api/v3/ticker/24hr"
 DEPTH_PATH = "/api/v3/depth"
 MAX_DEPTH_LIMIT = 5000  # the documented maximum `limit` of /api/v3/depth
 
-_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
-_SYMBOL = re.compile(r"\A[A-Z0-9]{1,40}\Z")
-# Binance prices are plain decimals such as "0.07041400"; anything longer or
-# in another notation is not something we should trust as money.
-_PRICE = re.compile(r"\A[0-9]{1,20}(\.[0-9]{1,20})?\Z")
-
 
 @dataclass(frozen=True, slots=True)
-class SymbolInfo:
-    symbol: str
-    base: str
-    quote: str
-    trading: bool
+class SymbolInfo(Listing):
+    trading: bool  # `status` is TRADING; a symbol on BREAK may still show a bid (135 recorded)
+
+
+_TRADING = attrgetter("trading")
 
 
 def check_status(response: httpx.Response) -> None:
@@ -135,33 +137,13 @@ def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("symbols"), list):
         raise BadPayloadError("exchangeInfo has no `symbols` list")
-    result: dict[str, SymbolInfo] = {}
-    for entry in payload["symbols"]:
-        if not isinstance(entry, dict):
-            continue
-        symbol, base, quote = entry.get("symbol"), entry.get("baseAsset"), entry.get("quoteAsset")
-        if not (
-            isinstance(symbol, str)
-            and _SYMBOL.match(symbol)
-            and isinstance(base, str)
-            and _CODE.match(base)
-            and isinstance(quote, str)
-            and _CODE.match(quote)
-        ):
-            continue
-        result[symbol] = SymbolInfo(symbol, base, quote, entry.get("status") == "TRADING")
+    fields = ("symbol", "baseAsset", "quoteAsset", "status")
+    listed = read_listings(payload["symbols"], SymbolInfo, fields, "TRADING")
+    # Binance's codes all fit the vocabulary; a symbol whose do not is dropped here.
+    result = {symbol: info for symbol, info in listed.items() if info.codes_ok}
     if not result:
         raise BadPayloadError("exchangeInfo lists no usable symbols")
     return result
-
-
-def _price(raw: object) -> Decimal | None:
-    if not isinstance(raw, str) or not _PRICE.match(raw):
-        return None
-    try:
-        return Decimal(raw)
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-        return None
 
 
 def parse_quotes(
@@ -184,40 +166,15 @@ def parse_quotes(
         raise BadPayloadError(f"bookTicker is a {type(payload).__name__}, not a list")
     if not payload:
         raise BadPayloadError("bookTicker is an empty list")
-    skips: Counter[str] = Counter() if skipped is None else skipped
-    quotes: dict[str, Quote] = {}
-    for entry in payload:
-        if not isinstance(entry, dict):
-            skips["bad_price"] += 1
-            continue
-        symbol = entry.get("symbol")
-        info = metadata.get(symbol) if isinstance(symbol, str) else None
-        if info is None:
-            skips["not_listed"] += 1
-            continue
-        if not info.trading:
-            skips["not_quotable"] += 1
-            continue
-        bid, ask = _price(entry.get("bidPrice")), _price(entry.get("askPrice"))
+    return quotes_from_rows(
+        rows_of(payload, ("symbol", "bidPrice", "askPrice", "bidQty", "askQty")),
+        metadata,
+        skipped,
+        quotable=_TRADING,
+        nothing=f"bookTicker has {len(payload)} entries but none is quotable",
         # A size that is absent is unknown (None); one that is present must be sound.
-        raw_bid_qty, raw_ask_qty = entry.get("bidQty"), entry.get("askQty")
-        bid_qty, ask_qty = _price(raw_bid_qty), _price(raw_ask_qty)
-        bad_size = (raw_bid_qty is not None and bid_qty is None) or (
-            raw_ask_qty is not None and ask_qty is None
-        )
-        if bid is None or ask is None or bad_size:
-            skips["bad_price"] += 1
-        elif bid <= 0 or ask <= 0:
-            skips["empty_book"] += 1
-        elif bid > ask:
-            skips["crossed"] += 1
-        else:
-            quotes[info.symbol] = Quote(
-                info.symbol, info.base, info.quote, bid, ask, bid_qty, ask_qty
-            )
-    if not quotes:
-        raise BadPayloadError(f"bookTicker has {len(payload)} entries but none is quotable")
-    return quotes
+        sizes_optional=True,
+    )
 
 
 def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, SymbolStats]:
@@ -234,35 +191,14 @@ def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str
     if not isinstance(payload, list):
         raise BadPayloadError(f"ticker/24hr is a {type(payload).__name__}, not a list")
     stats: dict[str, SymbolStats] = {}
-    for entry in payload:
-        symbol = entry.get("symbol") if isinstance(entry, dict) else None
-        info = metadata.get(symbol) if isinstance(symbol, str) else None
-        if info is None or not info.trading:
-            continue
-        volume, trades = _price(entry.get("quoteVolume")), entry.get("count")
+    for info, entry in quotable_entries(payload, metadata, "symbol", _TRADING):
+        volume, trades = plain_decimal(entry.get("quoteVolume")), entry.get("count")
         if volume is None or type(trades) is not int or trades < 0:
             continue
         stats[info.symbol] = SymbolStats(info.symbol, info.base, info.quote, volume, trades)
     if not stats:
         raise BadPayloadError(f"ticker/24hr has {len(payload)} entries but none is usable")
     return stats
-
-
-def _levels(raw: object, side: str, symbol: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    if not isinstance(raw, list):
-        raise BadPayloadError(f"depth for {symbol} has no `{side}` list")
-    levels: list[tuple[Decimal, Decimal]] = []
-    for level in raw:
-        ok = isinstance(level, list) and len(level) == 2
-        price = _price(level[0]) if ok else None
-        qty = _price(level[1]) if ok and price is not None else None
-        if price is None or qty is None or price <= 0:
-            raise BadPayloadError(f"depth for {symbol} has a bad {side} level: {level!r}")
-        levels.append((price, qty))
-    prices = [price for price, _ in levels]
-    if prices != sorted(prices, reverse=side == "bids"):
-        raise BadPayloadError(f"depth for {symbol}: {side} are not best first")
-    return tuple(levels)
 
 
 def parse_depth(payload: object, symbol: str) -> OrderBook:
@@ -277,8 +213,9 @@ def parse_depth(payload: object, symbol: str) -> OrderBook:
     """
     if not isinstance(payload, dict):
         raise BadPayloadError(f"depth for {symbol} is a {type(payload).__name__}, not an object")
+    where = f"depth for {symbol}"
     return OrderBook(
         symbol,
-        _levels(payload.get("bids"), "bids", symbol),
-        _levels(payload.get("asks"), "asks", symbol),
+        levels(payload.get("bids"), "bids", where, bids=True),
+        levels(payload.get("asks"), "asks", where, bids=False),
     )
