@@ -16,16 +16,24 @@ Facts this module relies on (Kraken REST docs and recorded answers):
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, Inexact, localcontext
-from itertools import pairwise
+from operator import attrgetter
 
 import httpx
 
 from consumer.errors import BadPayloadError, ExchangeBodyError, RateLimitedError
+from consumer.exchanges._book import (
+    SYMBOL,
+    Listing,
+    Row,
+    levels,
+    plain_decimal,
+    quotable_listing,
+    quotes_from_rows,
+)
 from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, parse_retry_after
 from consumer.exchanges._model import OrderBook, SymbolStats
 from storage.model import Quote
@@ -64,47 +72,42 @@ _BODY_ERROR_STATUS = 200
 # vocabulary; only these two alternate names differ from everyone else's code.
 ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
 
-_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
-_PAIR = re.compile(r"\A[A-Z0-9]{1,40}\Z")
-# Kraken prices and volumes are plain decimals ("80748.30000", "1.000").
-_DECIMAL = re.compile(r"\A[0-9]{1,20}(\.[0-9]{1,20})?\Z")
-
 
 @dataclass(frozen=True, slots=True)
-class PairInfo:
-    symbol: str  # Kraken's pair key, e.g. "XXBTZUSD"
-    base: str  # from `wsname`, upper-cased and aliased; may not fit the vocabulary
-    quote: str
-    online: bool
-
-    @property
-    def codes_ok(self) -> bool:
-        return bool(_CODE.match(self.base) and _CODE.match(self.quote))
+class PairInfo(Listing):
+    # `symbol` is Kraken's pair key ("XXBTZUSD"); base and quote come from `wsname`,
+    # upper-cased and aliased, and may not fit the vocabulary (then `codes_ok` is False).
+    online: bool  # `status` is "online"; a "post_only" pair (AIOEUR, recorded) is not quoted
 
 
-async def _get(
-    client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None
-) -> object:
-    """GET through `get_json`; a rate-limit body with a Retry-After header pauses that long.
+_ONLINE = attrgetter("online")
+
+
+def _check_body(payload: object, response: httpx.Response) -> None:
+    """A rate-limit body that comes with a Retry-After header pauses that long.
 
     Kraken does not document a Retry-After, but a proxy or a future Kraken may
     send one, and the venues contract says to honour it where given; without
     one, the parsers pause DEFAULT_RETRY_AFTER.
     """
-    seen: list[httpx.Response] = []
-    payload = await get_json(client, path, params=params, venue=NAME, check_status=seen.append)
     errors = payload.get("error") if isinstance(payload, dict) else None
-    raw = seen[-1].headers.get("Retry-After") if seen else None
+    raw = response.headers.get("Retry-After")
     if raw is not None and isinstance(errors, list):
         limited = RATE_LIMIT_ERRORS.intersection(str(e) for e in errors)
         if limited:
             wait = parse_retry_after(raw)
             raise RateLimitedError(
-                f"{NAME} GET {path} answered errors {sorted(limited)}, Retry-After {wait:g}s",
-                seen[-1].status_code,
+                f"{NAME} GET {response.request.url.path} answered errors {sorted(limited)}, "
+                f"Retry-After {wait:g}s",
+                response.status_code,
                 wait,
             )
-    return payload
+
+
+async def _get(
+    client: httpx.AsyncClient, path: str, params: Mapping[str, str] | None = None
+) -> object:
+    return await get_json(client, path, params=params, venue=NAME, check_body=_check_body)
 
 
 async def fetch_metadata(client: httpx.AsyncClient) -> dict[str, PairInfo]:
@@ -181,7 +184,7 @@ def parse_metadata(payload: object) -> dict[str, PairInfo]:
     result = _result(payload, ASSET_PAIRS_PATH)
     pairs: dict[str, PairInfo] = {}
     for key, entry in result.items():
-        if not _PAIR.match(key) or not isinstance(entry, dict):
+        if not SYMBOL.fullmatch(key) or not isinstance(entry, dict):
             continue
         base, quote = _codes(entry.get("wsname"))
         pairs[key] = PairInfo(key, base, quote, entry.get("status") == "online")
@@ -190,13 +193,23 @@ def parse_metadata(payload: object) -> dict[str, PairInfo]:
     return pairs
 
 
-def _decimal(raw: object) -> Decimal | None:
-    return Decimal(raw) if isinstance(raw, str) and _DECIMAL.match(raw) else None
-
-
 def _field(entry: Mapping[str, object], name: str, index: int) -> object:
     value = entry.get(name)
     return value[index] if isinstance(value, list) and len(value) > index else None
+
+
+def _rows(result: Mapping[str, object]) -> Iterator[Row]:
+    """Ticker pairs as rows: bid b[0], ask a[0], and their lot volumes b[2], a[2]."""
+    for key, entry in result.items():
+        if not isinstance(entry, dict):
+            yield key, None, None, None, None  # listed or not, its book is unusable
+            continue
+        b, a = entry.get("b"), entry.get("a")
+        if isinstance(b, list) and isinstance(a, list) and len(b) > 2 and len(a) > 2:
+            yield key, b[0], a[0], b[2], a[2]
+        else:
+            bid, ask = _field(entry, "b", 0), _field(entry, "a", 0)
+            yield key, bid, ask, _field(entry, "b", 2), _field(entry, "a", 2)
 
 
 def parse_quotes(
@@ -216,35 +229,13 @@ def parse_quotes(
     by reason. An error list, the wrong shape, or nothing quotable raises.
     """
     result = _result(payload, TICKER_PATH)
-    skips: Counter[str] = Counter() if skipped is None else skipped
-    quotes: dict[str, Quote] = {}
-    for key, entry in result.items():
-        info = metadata.get(key)
-        if info is None:
-            skips["not_listed"] += 1
-            continue
-        if not info.online:
-            skips["not_quotable"] += 1
-            continue
-        if not info.codes_ok:
-            skips["bad_code"] += 1
-            continue
-        if not isinstance(entry, dict):
-            skips["bad_price"] += 1
-            continue
-        bid, ask = _decimal(_field(entry, "b", 0)), _decimal(_field(entry, "a", 0))
-        bid_qty, ask_qty = _decimal(_field(entry, "b", 2)), _decimal(_field(entry, "a", 2))
-        if bid is None or ask is None or bid_qty is None or ask_qty is None:
-            skips["bad_price"] += 1
-        elif bid <= 0 or ask <= 0:
-            skips["empty_book"] += 1
-        elif bid > ask:
-            skips["crossed"] += 1
-        else:
-            quotes[key] = Quote(key, info.base, info.quote, bid, ask, bid_qty, ask_qty)
-    if not quotes:
-        raise BadPayloadError(f"{NAME} {TICKER_PATH} has {len(result)} pairs but none is quotable")
-    return quotes
+    return quotes_from_rows(
+        _rows(result),
+        metadata,
+        skipped,
+        quotable=_ONLINE,
+        nothing=f"{NAME} {TICKER_PATH} has {len(result)} pairs but none is quotable",
+    )
 
 
 def exact_product(a: Decimal, b: Decimal) -> Decimal:
@@ -268,10 +259,10 @@ def parse_stats(payload: object, metadata: Mapping[str, PairInfo]) -> dict[str, 
     result = _result(payload, TICKER_PATH)
     stats: dict[str, SymbolStats] = {}
     for key, entry in result.items():
-        info = metadata.get(key)
-        if info is None or not info.online or not info.codes_ok or not isinstance(entry, dict):
+        info = quotable_listing(metadata, key, _ONLINE)
+        if info is None or not isinstance(entry, dict):
             continue
-        volume, vwap = _decimal(_field(entry, "v", 1)), _decimal(_field(entry, "p", 1))
+        volume, vwap = plain_decimal(_field(entry, "v", 1)), plain_decimal(_field(entry, "p", 1))
         trades = _field(entry, "t", 1)
         if volume is None or vwap is None or type(trades) is not int or trades < 0:
             continue
@@ -279,19 +270,6 @@ def parse_stats(payload: object, metadata: Mapping[str, PairInfo]) -> dict[str, 
     if not stats:
         raise BadPayloadError(f"{NAME} {TICKER_PATH} has no usable 24 h figures")
     return stats
-
-
-def _levels(raw: object, side: str, symbol: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    if not isinstance(raw, list):
-        raise BadPayloadError(f"{NAME} {DEPTH_PATH} {symbol} has no `{side}` list")
-    levels = []
-    for level in raw:
-        price = _decimal(level[0]) if isinstance(level, list) and len(level) >= 2 else None
-        qty = _decimal(level[1]) if price is not None else None
-        if price is None or qty is None or price <= 0:
-            raise BadPayloadError(f"{NAME} {DEPTH_PATH} {symbol} has a bad {side} level")
-        levels.append((price, qty))
-    return tuple(levels)
 
 
 def parse_depth(payload: object, symbol: str) -> OrderBook:
@@ -312,8 +290,9 @@ def parse_depth(payload: object, symbol: str) -> OrderBook:
         [book] = result.values()
     if not isinstance(book, dict):
         raise BadPayloadError(f"{NAME} {DEPTH_PATH} has no book for {symbol}")
-    bids = _levels(book.get("bids"), "bids", symbol)
-    asks = _levels(book.get("asks"), "asks", symbol)
-    if any(a[0] < b[0] for a, b in pairwise(bids)) or any(a[0] > b[0] for a, b in pairwise(asks)):
-        raise BadPayloadError(f"{NAME} {DEPTH_PATH} {symbol} levels are not best first")
-    return OrderBook(symbol, bids, asks)
+    where = f"{NAME} {DEPTH_PATH} {symbol}"
+    return OrderBook(
+        symbol,
+        levels(book.get("bids"), "bids", where, bids=True, extra_fields=True),
+        levels(book.get("asks"), "asks", where, bids=False, extra_fields=True),
+    )
