@@ -22,8 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from itertools import pairwise
+from operator import attrgetter
 
 import httpx
 
@@ -32,6 +31,15 @@ from consumer.errors import (
     ExchangeBodyError,
     RateLimitedError,
     RestrictedLocationError,
+)
+from consumer.exchanges._book import (
+    Listing,
+    levels,
+    plain_decimal,
+    quotable_entries,
+    quotes_from_rows,
+    read_listings,
+    rows_of,
 )
 from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, parse_retry_after, snippet
 from consumer.exchanges._model import OrderBook, SymbolStats
@@ -72,20 +80,16 @@ _MIN_RESET_WAIT = 1.0
 # your country") and of retCode 10009 ("...unavailable for your region").
 _GEO_WORDS = ("cloudfront", "country", "region")
 
-_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
-_SYMBOL = re.compile(r"\A[A-Z0-9]{1,40}\Z")
 _MS = re.compile(r"\A[0-9]{1,16}\Z")
-# Bybit sends plain decimal strings ("0.09164", "1728"); anything else
-# (exponents, signs, blanks) is not something we trust as money.
-_DECIMAL = re.compile(r"\A[0-9]{1,20}(\.[0-9]{1,20})?\Z")
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolInfo:
-    symbol: str
-    base: str
-    quote: str
-    trading: bool
+class SymbolInfo(Listing):
+    # Codes are kept as Bybit gives them: one off-vocabulary is counted `bad_code`.
+    trading: bool  # `status` is "Trading" (not PreLaunch)
+
+
+_TRADING = attrgetter("trading")
 
 
 # -- the HTTP shell -----------------------------------------------------------------
@@ -114,24 +118,19 @@ def check_status(response: httpx.Response) -> None:
     )
 
 
-async def _get(client: httpx.AsyncClient, path: str, params: Mapping[str, str]) -> object:
-    """GET through `get_json`, then raise the envelope's error with the response's headers."""
-    seen: list[httpx.Response] = []
-
-    def hook(response: httpx.Response) -> None:
-        check_status(response)
-        seen.append(response)
-
-    payload = await get_json(client, path, params=params, venue=NAME, check_status=hook)
+def _check_body(payload: object, response: httpx.Response) -> None:
+    """The envelope's error, with the status and reset header it came with."""
     # Only here are the status and headers at hand; the parsers check the
     # envelope again (cheaply) so that they stand alone on a recorded payload.
-    check_envelope(
-        payload,
-        status=seen[-1].status_code if seen else 200,
-        reset_header=seen[-1].headers.get(RESET_HEADER) if seen else None,
-        now_ms=int(time.time() * 1000),
+    reset_header = response.headers.get(RESET_HEADER)
+    now_ms = int(time.time() * 1000)
+    check_envelope(payload, status=response.status_code, reset_header=reset_header, now_ms=now_ms)
+
+
+async def _get(client: httpx.AsyncClient, path: str, params: Mapping[str, str]) -> object:
+    return await get_json(
+        client, path, params=params, venue=NAME, check_status=check_status, check_body=_check_body
     )
-    return payload
 
 
 async def fetch_metadata(client: httpx.AsyncClient) -> dict[str, SymbolInfo]:
@@ -170,8 +169,8 @@ async def fetch_stats(
 
 async def fetch_depth(client: httpx.AsyncClient, symbol: str, limit: int) -> OrderBook:
     """Fetch up to `limit` levels per side (clamped to Bybit's spot range 1..200)."""
-    levels = min(max(limit, 1), MAX_DEPTH_LIMIT)
-    params = {"category": CATEGORY, "symbol": symbol, "limit": str(levels)}
+    count = min(max(limit, 1), MAX_DEPTH_LIMIT)
+    params = {"category": CATEGORY, "symbol": symbol, "limit": str(count)}
     return parse_depth(await _get(client, ORDERBOOK_PATH, params), symbol)
 
 
@@ -243,20 +242,6 @@ def _entries(payload: object, what: str) -> list[object]:
     return entries
 
 
-def _decimal(raw: object) -> Decimal | None:
-    if not isinstance(raw, str) or not _DECIMAL.match(raw):
-        return None
-    try:
-        return Decimal(raw)
-    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
-        return None
-
-
-def _price(raw: object) -> Decimal | None:
-    # Bybit leaves a side's price blank when no order rests on it: an empty side.
-    return Decimal(0) if raw == "" else _decimal(raw)
-
-
 # -- the parsers --------------------------------------------------------------------
 
 
@@ -271,43 +256,14 @@ def parse_metadata(*pages: object) -> dict[str, SymbolInfo]:
     `bad_code` by `parse_quotes`); entries without string names are skipped.
     No usable entry on any page is a BadPayloadError.
     """
+    fields = ("symbol", "baseCoin", "quoteCoin", "status")
     result: dict[str, SymbolInfo] = {}
     for payload in pages:
-        for entry in _entries(payload, "instruments-info"):
-            if not isinstance(entry, dict):
-                continue
-            symbol, base, quote = entry.get("symbol"), entry.get("baseCoin"), entry.get("quoteCoin")
-            if not (
-                isinstance(symbol, str)
-                and _SYMBOL.match(symbol)
-                and isinstance(base, str)
-                and isinstance(quote, str)
-            ):
-                continue
-            result[symbol] = SymbolInfo(symbol, base, quote, entry.get("status") == "Trading")
+        entries = _entries(payload, "instruments-info")
+        result.update(read_listings(entries, SymbolInfo, fields, "Trading"))
     if not result:
         raise BadPayloadError(f"{NAME} instruments-info lists no usable symbols")
     return result
-
-
-def _quotable(
-    entry: object, metadata: Mapping[str, SymbolInfo], skips: Counter[str]
-) -> tuple[SymbolInfo, dict[str, object]] | None:
-    """The entry's SymbolInfo (and the entry) if it may be quoted at all; else count why not."""
-    if not isinstance(entry, dict):
-        skips["bad_price"] += 1
-        return None
-    symbol = entry.get("symbol")
-    info = metadata.get(symbol) if isinstance(symbol, str) else None
-    if info is None:
-        skips["not_listed"] += 1
-    elif not info.trading:
-        skips["not_quotable"] += 1
-    elif not (_CODE.match(info.base) and _CODE.match(info.quote)):
-        skips["bad_code"] += 1
-    else:
-        return info, entry
-    return None
 
 
 def parse_quotes(
@@ -331,30 +287,15 @@ def parse_quotes(
     entries = _entries(payload, "tickers")
     if not entries:
         raise BadPayloadError(f"{NAME} tickers is an empty list")
-    skips: Counter[str] = Counter() if skipped is None else skipped
-    quotes: dict[str, Quote] = {}
-    for entry in entries:
-        found = _quotable(entry, metadata, skips)
-        if found is None:
-            continue
-        info, fields = found
-        bid, ask = _price(fields.get("bid1Price")), _price(fields.get("ask1Price"))
-        bid_qty, ask_qty = _decimal(fields.get("bid1Size")), _decimal(fields.get("ask1Size"))
-        if bid is None or ask is None:
-            skips["bad_price"] += 1
-        elif bid <= 0 or ask <= 0:
-            skips["empty_book"] += 1
-        elif bid_qty is None or ask_qty is None:
-            skips["bad_price"] += 1
-        elif bid > ask:
-            skips["crossed"] += 1
-        else:
-            quotes[info.symbol] = Quote(
-                info.symbol, info.base, info.quote, bid, ask, bid_qty, ask_qty
-            )
-    if not quotes:
-        raise BadPayloadError(f"{NAME} tickers has {len(entries)} entries but none is quotable")
-    return quotes
+    return quotes_from_rows(
+        rows_of(entries, ("symbol", "bid1Price", "ask1Price", "bid1Size", "ask1Size")),
+        metadata,
+        skipped,
+        quotable=_TRADING,
+        nothing=f"{NAME} tickers has {len(entries)} entries but none is quotable",
+        # Bybit leaves a side's price blank when no order rests on it: an empty side.
+        blank_side=True,
+    )
 
 
 def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, SymbolStats]:
@@ -366,30 +307,13 @@ def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str
     """
     entries = _entries(payload, "tickers")
     stats: dict[str, SymbolStats] = {}
-    for entry in entries:
-        found = _quotable(entry, metadata, Counter())
-        if found is None:
-            continue
-        info, fields = found
-        turnover = _decimal(fields.get("turnover24h"))
+    for info, entry in quotable_entries(entries, metadata, "symbol", _TRADING):
+        turnover = plain_decimal(entry.get("turnover24h"))
         if turnover is not None:
             stats[info.symbol] = SymbolStats(info.symbol, info.base, info.quote, turnover, None)
     if not stats:
         raise BadPayloadError(f"{NAME} tickers has {len(entries)} entries but no usable turnover")
     return stats
-
-
-def _levels(raw: object, side: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    if not isinstance(raw, list):
-        raise BadPayloadError(f"{NAME} orderbook `{side}` is not a list")
-    levels: list[tuple[Decimal, Decimal]] = []
-    for level in raw:
-        pair = level if isinstance(level, list) and len(level) == 2 else (None, None)
-        price, qty = _decimal(pair[0]), _decimal(pair[1])
-        if price is None or qty is None or price <= 0:
-            raise BadPayloadError(f"{NAME} orderbook `{side}` has a level {str(level)[:60]}")
-        levels.append((price, qty))
-    return tuple(levels)
 
 
 def parse_depth(payload: object, symbol: str) -> OrderBook:
@@ -406,7 +330,9 @@ def parse_depth(payload: object, symbol: str) -> OrderBook:
     result = check_envelope(payload)
     if result.get("s") != symbol:
         raise BadPayloadError(f"{NAME} orderbook is for {result.get('s')!r}, not {symbol!r}")
-    bids, asks = _levels(result.get("b"), "b"), _levels(result.get("a"), "a")
-    if any(b[0] > a[0] for a, b in pairwise(bids)) or any(b[0] < a[0] for a, b in pairwise(asks)):
-        raise BadPayloadError(f"{NAME} orderbook levels for {symbol} are not best first")
-    return OrderBook(symbol, bids, asks)
+    where = f"{NAME} orderbook for {symbol}"
+    return OrderBook(
+        symbol,
+        levels(result.get("b"), "b", where, bids=True),
+        levels(result.get("a"), "a", where, bids=False),
+    )
