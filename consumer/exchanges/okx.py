@@ -28,7 +28,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from operator import attrgetter
 
 import httpx
 import orjson
@@ -38,6 +38,15 @@ from consumer.errors import (
     ExchangeBodyError,
     RateLimitedError,
     RestrictedLocationError,
+)
+from consumer.exchanges._book import (
+    Listing,
+    levels,
+    plain_decimal,
+    quotable_entries,
+    quotes_from_rows,
+    read_listings,
+    rows_of,
 )
 from consumer.exchanges._http import DEFAULT_RETRY_AFTER, get_json, parse_retry_after, snippet
 from consumer.exchanges._model import OrderBook, SymbolStats
@@ -70,22 +79,19 @@ SPOT = {"instType": "SPOT"}
 MAX_DEPTH = 400
 RATE_LIMIT_CODES = frozenset({"50011", "50061"})
 
-_CODE = re.compile(r"\A[A-Z0-9]{1,20}\Z")
-_INST_ID = re.compile(r"\A[A-Za-z0-9._-]{1,64}\Z")
-# OKX prices and sizes are plain decimals ("80348.6", "0.16110067"); exponents or
-# signs are not something we should trust as money.
-_DECIMAL = re.compile(r"\A[0-9]{1,20}(\.[0-9]{1,20})?\Z")
+_INST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # A region block: CloudFront's own page ("The Amazon CloudFront distribution is
 # configured to block access from your country"), or a body naming the region.
 _GEO = re.compile(r"countr|region|location|jurisdiction|restricted", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
-class SymbolInfo:
-    symbol: str
-    base: str
-    quote: str
-    live: bool
+class SymbolInfo(Listing):
+    # Codes are kept as OKX gives them: one off-vocabulary is counted `bad_code`.
+    live: bool  # `state` is "live" (not suspend, preopen or test)
+
+
+_LIVE = attrgetter("live")
 
 
 def _rate_limited(
@@ -195,10 +201,6 @@ def _data(payload: object, what: str) -> list[object]:
     return data
 
 
-def _decimal(raw: object) -> Decimal | None:
-    return Decimal(raw) if isinstance(raw, str) and _DECIMAL.match(raw) else None
-
-
 def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
     """Instruments -> instId -> SymbolInfo. Trimmed sample payload::
 
@@ -209,39 +211,16 @@ def parse_metadata(payload: object) -> dict[str, SymbolInfo]:
     Entries that are not SPOT or lack string fields are left out; codes are
     checked by `parse_quotes` (so a bad code is counted, not silently lost).
     """
-    result: dict[str, SymbolInfo] = {}
-    for entry in _data(payload, "instruments"):
-        if not isinstance(entry, dict) or entry.get("instType", "SPOT") != "SPOT":
-            continue
-        inst_id, base, quote = entry.get("instId"), entry.get("baseCcy"), entry.get("quoteCcy")
-        if not (
-            isinstance(inst_id, str)
-            and _INST_ID.match(inst_id)
-            and isinstance(base, str)
-            and isinstance(quote, str)
-        ):
-            continue
-        result[inst_id] = SymbolInfo(inst_id, base, quote, entry.get("state") == "live")
+    spot = [
+        e
+        for e in _data(payload, "instruments")
+        if isinstance(e, dict) and e.get("instType", "SPOT") == "SPOT"
+    ]
+    fields = ("instId", "baseCcy", "quoteCcy", "state")
+    result = read_listings(spot, SymbolInfo, fields, "live", symbol_pattern=_INST_ID)
     if not result:
         raise BadPayloadError(f"{NAME} instruments lists no usable SPOT instrument")
     return result
-
-
-def _listed(
-    entry: object, metadata: Mapping[str, SymbolInfo]
-) -> tuple[dict[str, object], SymbolInfo] | str:
-    """The entry and its instrument if quotable by its metadata, else the skip reason."""
-    if not isinstance(entry, dict):
-        return "bad_price"
-    inst_id = entry.get("instId")
-    info = metadata.get(inst_id) if isinstance(inst_id, str) else None
-    if info is None:
-        return "not_listed"
-    if not info.live:
-        return "not_quotable"
-    if not (_CODE.match(info.base) and _CODE.match(info.quote)):
-        return "bad_code"
-    return entry, info
 
 
 def parse_quotes(
@@ -262,35 +241,15 @@ def parse_quotes(
     empty list, the wrong shape or nothing quotable is a BadPayloadError.
     """
     data = _data(payload, "tickers")
-    skips: Counter[str] = Counter() if skipped is None else skipped
-    quotes: dict[str, Quote] = {}
-    for entry in data:
-        listed = _listed(entry, metadata)
-        if isinstance(listed, str):
-            skips[listed] += 1
-            continue
-        entry, info = listed
-        raw_bid, raw_ask = entry.get("bidPx"), entry.get("askPx")
-        bid, ask = _decimal(raw_bid), _decimal(raw_ask)
-        bid_qty, ask_qty = _decimal(entry.get("bidSz")), _decimal(entry.get("askSz"))
-        if (
-            raw_bid == ""
-            or raw_ask == ""
-            or (bid is not None and bid <= 0)
-            or (ask is not None and ask <= 0)
-        ):
-            skips["empty_book"] += 1
-        elif bid is None or ask is None or bid_qty is None or ask_qty is None:
-            skips["bad_price"] += 1
-        elif bid > ask:
-            skips["crossed"] += 1
-        else:
-            quotes[info.symbol] = Quote(
-                info.symbol, info.base, info.quote, bid, ask, bid_qty, ask_qty
-            )
-    if not quotes:
-        raise BadPayloadError(f"{NAME} tickers has {len(data)} entries but none is quotable")
-    return quotes
+    return quotes_from_rows(
+        rows_of(data, ("instId", "bidPx", "askPx", "bidSz", "askSz")),
+        metadata,
+        skipped,
+        quotable=_LIVE,
+        nothing=f"{NAME} tickers has {len(data)} entries but none is quotable",
+        # OKX sends empty strings for a side of the book with no orders: an empty book.
+        blank_side=True,
+    )
 
 
 def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str, SymbolStats]:
@@ -302,33 +261,12 @@ def parse_stats(payload: object, metadata: Mapping[str, SymbolInfo]) -> dict[str
     """
     data = _data(payload, "tickers")
     stats: dict[str, SymbolStats] = {}
-    for entry in data:
-        listed = _listed(entry, metadata)
-        if isinstance(listed, str):
-            continue
-        entry, info = listed
-        volume = _decimal(entry.get("volCcy24h"))
+    for info, entry in quotable_entries(data, metadata, "instId", _LIVE):
+        volume = plain_decimal(entry.get("volCcy24h"))
         stats[info.symbol] = SymbolStats(info.symbol, info.base, info.quote, volume, None)
     if not stats:
         raise BadPayloadError(f"{NAME} tickers has {len(data)} entries but none is usable")
     return stats
-
-
-def _levels(raw: object, side: str, symbol: str) -> tuple[tuple[Decimal, Decimal], ...]:
-    if not isinstance(raw, list):
-        raise BadPayloadError(f"{NAME} books for {symbol} has no `{side}` list")
-    levels: list[tuple[Decimal, Decimal]] = []
-    for level in raw:
-        price = _decimal(level[0]) if isinstance(level, list) and len(level) >= 2 else None
-        qty = _decimal(level[1]) if price is not None else None
-        if price is None or qty is None or price <= 0:
-            raise BadPayloadError(f"{NAME} books for {symbol} has a bad {side} level: {level!r}")
-        levels.append((price, qty))
-    # Best first is what OrderBook promises; OKX sends asks ascending, bids descending.
-    prices = [p for p, _ in levels]
-    if prices != sorted(prices, reverse=side == "bids"):
-        raise BadPayloadError(f"{NAME} books for {symbol}: {side} are not best first")
-    return tuple(levels)
 
 
 def parse_depth(payload: object, symbol: str) -> OrderBook:
@@ -345,8 +283,10 @@ def parse_depth(payload: object, symbol: str) -> OrderBook:
     book = data[0]
     if not isinstance(book, dict):
         raise BadPayloadError(f"{NAME} books for {symbol} is not an object")
+    # Best first is what OrderBook promises; OKX sends asks ascending, bids descending.
+    where = f"{NAME} books for {symbol}"
     return OrderBook(
         symbol,
-        _levels(book.get("bids"), "bids", symbol),
-        _levels(book.get("asks"), "asks", symbol),
+        levels(book.get("bids"), "bids", where, bids=True, extra_fields=True),
+        levels(book.get("asks"), "asks", where, bids=False, extra_fields=True),
     )
