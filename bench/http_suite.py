@@ -181,10 +181,10 @@ def run_suite(
                 span=span,
             )
 
-        for scenario in scenarios:  # warm-up: page cache, allocator, the memos
-            once(scenario, min(2.0, seconds))
         live = LiveWriter(list({s.label: s for s in stores.values()}.values()), live_interval)
         with live:
+            for scenario in scenarios:  # warm-up: page cache, allocator, the memos
+                once(scenario, min(2.0, seconds))
             for r in range(rounds):
                 order = scenarios[r % len(scenarios) :] + scenarios[: r % len(scenarios)]
                 for scenario in order:

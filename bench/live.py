@@ -31,10 +31,14 @@ class LiveWriter:
         self._thread = threading.Thread(target=self._run, name="live-writer", daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # One at once: a store brought up to date lands its last snapshot up to 30 s
+        # before "now", and the latest must stay within QUOTES_MAX_AGE_SECONDS (60).
+        while True:
             ms = now_ms()
             for roller in self.rollers:
                 self.written.extend(roller.write(ms))
+            if self._stop.wait(self.interval):
+                return
 
     def __enter__(self) -> Self:
         if self.interval > 0:
