@@ -8,7 +8,7 @@ without a clock. Across venues (`best`, `average`) see `api.aggregate`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -16,13 +16,17 @@ from typing import TypeVar
 from api.conversion import (
     AMOUNT_PLACES,
     RATE_PLACES,
-    convert,
     convert_amount,
+    direct_rate,
     format_fixed,
+    inverse_rate,
+    mid_price,
 )
 from api.conversion import same_currency as same_currency_conversion
 from api.exceptions import (
+    ApiError,
     PairNotFoundError,
+    RateBelowPrecisionError,
     UnknownCurrencyError,
 )
 from api.params import ConvertQuery
@@ -71,10 +75,19 @@ def pair_rate(quote: Quote, inverted: bool) -> tuple[Decimal, str]:
     """The rate of one row (mid, or 1/mid when inverted) and its 12-place text.
 
     The one place a single-venue rate is computed: `/convert` and every point
-    of `/rates` call it, so they cannot differ. Raises rate_below_precision.
+    of `/rates` call it, so they cannot differ. `api.conversion.convert` for
+    an amount of 1, without the amount (a third of its cost in a series):
+    the rate is already rounded to 12 places and > 0, so its plain text is
+    what `format_fixed` prints. Raises rate_below_precision as `convert` does.
     """
-    rate = convert(_ONE, quote.bid, quote.ask, inverted=inverted).rate
-    return rate, format_fixed(rate, RATE_PLACES)
+    mid = mid_price(quote.bid, quote.ask)
+    rate = inverse_rate(mid) if inverted else direct_rate(mid)
+    if rate.is_zero():
+        raise RateBelowPrecisionError(
+            f"The exchange rate rounds to zero at {RATE_PLACES} decimal places.",
+            rate_places=RATE_PLACES,
+        )
+    return rate, f"{rate:f}"
 
 
 class Converter:
@@ -90,6 +103,7 @@ class Converter:
         history: HistoryReader | None = None,
     ) -> None:
         self.exchange = exchange
+        self.max_age_ms = max_age_ms
         self.snapshots = VenueSnapshots(
             reader,
             venue=exchange,
@@ -126,6 +140,97 @@ class Converter:
             at_ms, now_ms, lambda stored: (self._memo(stored, src, dst)[3], stored.fetched_ms)
         )
 
+    def rates_at(
+        self, src: str, dst: str, times: Sequence[int], now_ms: int
+    ) -> list[tuple[str, int] | ApiError]:
+        """`rate_at` for each of `times`: (rate text, snapshot ms), or the error it raises.
+
+        The same answers, in bulk where the history index holds the snapshot
+        in force: its time is the first candidate's, as `in_force` yields it;
+        the (snapshot, pair) memo is asked first; the rows the memo lacks come
+        from one `HistoryReader.series` call. Any moment that path cannot
+        settle (no index, a file not as indexed, no candidate, a pair not
+        listed then, the index changing meanwhile) goes through `rate_at`.
+        """
+        snapshots, pairs = self.snapshots, self._pairs
+        verifier = snapshots.verifier
+        out: list[tuple[str, int] | ApiError | None] = [None] * len(times)
+        slow: list[int] = []
+        wanted: dict[int, list[int]] = {}  # snapshot ms -> indexes of `times` in force then
+        oldest = now_ms - snapshots.retention_ms
+        for k, at in enumerate(times):
+            if verifier is None or src == dst or at < oldest:
+                slow.append(k)
+                continue
+            try:
+                first = next(
+                    snapshots.reader.candidates(at, max(at - self.max_age_ms, oldest)), None
+                )
+            except StoreReadError:
+                first = None
+            if first is None:
+                slow.append(k)
+                continue
+            ms = first.fetched_ms
+            pair = pairs.get((ms, src, dst))
+            if pair is not None:
+                out[k] = (pair[3], ms)
+            elif ms in wanted or verifier.usable(ms):
+                wanted.setdefault(ms, []).append(k)
+            else:
+                slow.append(k)
+        if wanted:
+            slow += self._from_index(src, dst, wanted, out)
+        for k in slow:
+            try:
+                out[k] = self.rate_at(src, dst, times[k], now_ms)
+            except ApiError as exc:
+                out[k] = exc
+        answers = [answer for answer in out if answer is not None]
+        assert len(answers) == len(times)  # every moment was settled one way or the other
+        return answers
+
+    def _from_index(
+        self,
+        src: str,
+        dst: str,
+        wanted: dict[int, list[int]],
+        out: list[tuple[str, int] | ApiError | None],
+    ) -> list[int]:
+        """Fill `out` for `wanted` from one or two index reads; the indexes left to `rate_at`."""
+        history = self.snapshots.history
+        assert history is not None
+        moments = list(wanted)
+        try:
+            rows = history.series(src, dst, moments)
+            missing = [ms for ms, row in zip(moments, rows, strict=True) if row is None]
+            inverse = dict(zip(missing, history.series(dst, src, missing), strict=True))
+        except KeyError:  # the index changed under us (retention, damage): one by one
+            return [k for ks in wanted.values() for k in ks]
+        rates: dict[tuple[Decimal, Decimal, bool], tuple[Decimal, str] | ApiError] = {}
+        slow = []
+        for ms, row in zip(moments, rows, strict=True):
+            inverted = row is None
+            quote = inverse.get(ms) if inverted else row
+            if quote is None:
+                slow += wanted[ms]  # not listed then: rate_at says which error
+                continue
+            key = (quote.bid, quote.ask, inverted)
+            rate = rates.get(key)
+            if rate is None:
+                try:
+                    rate = rates[key] = pair_rate(quote, inverted)
+                except ApiError as exc:
+                    rate = rates[key] = exc
+            if isinstance(rate, ApiError):
+                for k in wanted[ms]:
+                    out[k] = rate
+                continue
+            self._remember((ms, src, dst), (quote.symbol, inverted, *rate))
+            for k in wanted[ms]:
+                out[k] = (rate[1], ms)
+        return slow
+
     def _at(self, at_ms: int, now_ms: int, answer: Callable[[StoredSnapshot], _T]) -> _T:
         """`answer` for the snapshot in force at T: the first candidate whose rows can be read."""
         snapshots = self.snapshots
@@ -155,10 +260,13 @@ class Converter:
         key = (stored.fetched_ms, src, dst)
         pair = self._pairs.get(key)
         if pair is None:
-            pair = self._pair(stored, src, dst)
-            if len(self._pairs) >= _PAIR_MEMO_SIZE:
-                self._pairs.clear()
-            self._pairs[key] = pair
+            pair = self._remember(key, self._pair(stored, src, dst))
+        return pair
+
+    def _remember(self, key: tuple[int, str, str], pair: _Pair) -> _Pair:
+        if len(self._pairs) >= _PAIR_MEMO_SIZE:
+            self._pairs.clear()
+        self._pairs[key] = pair
         return pair
 
     def _pair(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:

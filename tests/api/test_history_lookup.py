@@ -128,6 +128,44 @@ def test_500_random_conversions_agree_with_the_files(
     assert answered > 100  # the comparison covers real conversions, not only errors
 
 
+def _rate_or_error(converter: Converter, src: str, dst: str, at: int, now: int) -> object:
+    try:
+        return converter.rate_at(src, dst, at, now)
+    except ApiError as exc:
+        return ("error", exc.code, exc.message, exc.details)
+
+
+def test_rates_in_bulk_are_each_moments_rate_from_the_files(
+    store: tuple[Path, list[int], int, int],
+) -> None:
+    """`rates_at` over every 10 s of the store (the /rates path) is the files' `rate_at`."""
+    root, times, corrupt, changed = store
+    now = times[-1] + 10_000
+    moments = list(range(times[0] - 60_000, now, 10_000))
+    assert any(abs(m - corrupt) < 20_000 for m in moments)
+    assert any(abs(m - changed) < 20_000 for m in moments)
+    indexed, files = (
+        converter(root, "binance", indexed=True),
+        converter(root, "binance", indexed=False),
+    )
+    rng = random.Random(10)
+    pairs = [
+        ("NOPE", "USDT"),
+        ("BTC", "BTC"),
+        *((rng.choice(CODES), rng.choice(CODES)) for _ in range(12)),
+    ]
+    for src, dst in pairs:
+        got = [
+            ("error", a.code, a.message, a.details) if isinstance(a, ApiError) else a
+            for a in indexed.rates_at(src, dst, moments, now)
+        ]
+        assert got == [_rate_or_error(files, src, dst, at, now) for at in moments], (src, dst)
+        again = indexed.rates_at(src, dst, moments, now)  # from the memo this time
+        assert [a for a in again if not isinstance(a, ApiError)] == [
+            a for a in got if isinstance(a, tuple) and a[0] != "error"
+        ]
+
+
 def test_the_changed_file_answers_with_its_new_rows(
     store: tuple[Path, list[int], int, int],
 ) -> None:
