@@ -225,3 +225,19 @@ def test_no_index_at_all_answers_from_the_files(tmp_path: Path) -> None:
         for src, dst in (("BTC", "USDT"), ("USDT", "BTC"), ("ETH", "BTC")):
             query = ConvertQuery(Decimal(1), src, dst, at)
             assert outcome(indexed.convert, query, now) == outcome(files.convert, query, now)
+
+
+def test_a_file_changed_after_a_check_is_noticed_within_the_trust_window(tmp_path: Path) -> None:
+    """A usable time is believed for trust_seconds; a file changed since is then refused."""
+    root = tmp_path / "data"
+    times = write_store(root, 3, seed=8, schema1_every=0)
+    clock = [100.0]
+    verifier = Verifier(HistoryReader(root, "binance"), clock=lambda: clock[0])
+    assert verifier.usable(times[1])
+    path = root / "binance" / filename_for(times[1])
+    path.write_bytes(path.read_bytes())  # the same bytes, a new mtime: not the file indexed
+    clock[0] += 0.5
+    assert verifier.usable(times[1])  # within the second it was last found as indexed
+    clock[0] += 0.6
+    assert not verifier.usable(times[1])
+    assert verifier.usable(times[2])
