@@ -12,7 +12,11 @@ code's and not the framework's or the machine's queueing:
   30 s (20,160 points, more than one response may hold: `RateSeries.series`
   is called with a plan past the 10,000-point limit), first on fresh readers,
   then the median of repeats (the (snapshot, pair) memo warm);
-- bytes: each venue's index against its snapshot files.
+- bytes: each venue's index against its snapshot files;
+- a landing: after one snapshot of every venue lands, latest look-ups of the
+  default venue (`VenueSnapshots.newest`) every 5 ms for 1.5 s, as requests
+  would make them: the ones that took over 1 ms are what the event loop
+  spends on the new file (re-listing the directory, decoding the file).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from store import EXCHANGE, Store, now_ms
+from store import EXCHANGE, Roller, Store, now_ms
 
 from api.aggregate import Aggregator
 from api.exceptions import ApiError
@@ -57,6 +61,7 @@ class HistoryCost:
     series_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # label -> first, hot
     series_points: dict[str, int] = field(default_factory=dict)
     index_bytes: dict[str, tuple[int, int]] = field(default_factory=dict)  # venue -> idx, files
+    landing_ms: list[tuple[float, float]] = field(default_factory=list)  # (at s, took ms) > 1 ms
 
 
 def _converters(store: Store) -> dict[str, Converter]:
@@ -123,6 +128,7 @@ def measure(store: Store, lookups: int = 3_000, repeats: int = 5) -> HistoryCost
             converter.convert(query, now)
             samples.append(time.perf_counter() - started)
         cost.lookup_us[label] = _stats(samples)
+    _landing(store, converter, cost)
     for label, (span, interval) in SERIES.items():
         fresh = _converters(store)
         _warm(fresh)
@@ -144,3 +150,17 @@ def measure(store: Store, lookups: int = 3_000, repeats: int = 5) -> HistoryCost
         cost.series_points[label] = answer.body.count(b'"t":')
         cost.series_ms[label] = {"first": runs[0], "hot": statistics.median(runs[1:])}
     return cost
+
+
+def _landing(store: Store, converter: Converter, cost: HistoryCost) -> None:
+    snapshots = converter.snapshots
+    snapshots.newest(now_ms())
+    Roller(store).write(now_ms())
+    landed = time.perf_counter()
+    while time.perf_counter() - landed < 1.5:
+        started = time.perf_counter()
+        snapshots.newest(now_ms())
+        took = time.perf_counter() - started
+        if took > 0.001:
+            cost.landing_ms.append((started - landed, took * 1000))
+        time.sleep(0.005)

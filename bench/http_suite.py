@@ -10,6 +10,7 @@ at -c1 (latency: one request at a time, no queueing in the number).
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass, field
 
 import orjson
@@ -27,7 +28,7 @@ from load import (
     start_script,
     start_wrk,
 )
-from store import Store, warm
+from store import Roller, Store, now_ms, warm
 
 __all__ = [
     "ERROR_PAIRS",
@@ -213,15 +214,19 @@ def run_suite(
     return results
 
 
-def _snapshot_stall(server: Server, store: Store, seconds: float = 4.0) -> LoadResult:
-    """Latest conversions at a light load (-c4) while snapshots land: each venue's, every second.
+def _snapshot_stall(server: Server, store: Store, seconds: float = 6.0) -> LoadResult:
+    """Latest conversions at a light load (-c4) while one snapshot of every venue lands.
 
-    The API notices each new file by its directory's mtime and re-lists it;
+    The consumer writes each venue's snapshot on one schedule, so they land
+    together, 2 s into the run. The API notices each new file by its
+    directory's mtime, re-lists the directory and decodes the newest file;
     whatever that costs, requests wait for it, so it shows in p99 and max.
     """
+    roller = Roller(store)
     proc = start_wrk(server.port, "latest", PAIRS, seconds=seconds, connections=4)
-    with LiveWriter([store], interval=seconds / 4):
-        return finish_wrk(proc, timeout=seconds + 60)
+    time.sleep(2.0)
+    roller.write(now_ms())
+    return finish_wrk(proc, timeout=seconds + 60)
 
 
 def _beside(server: Server, series: Scenario, seconds: float) -> LoadResult:

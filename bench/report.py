@@ -118,8 +118,8 @@ def _targets(r: Report) -> tuple[list[tuple[str, str, str, bool | None]], str]:
         )
     rows += [
         (
-            "Latest `/convert` p99 while snapshots land (-c4, a snapshot per venue per second)",
-            f"{stall.p99_ms:.1f} ms (max {stall.max_ms:.0f} ms)",
+            "Latest `/convert` p99 while a snapshot of every venue lands (-c4, 6 s)",
+            f"{stall.p99_ms:.1f} ms (p99.9 {stall.p999_ms:.1f} ms, max {stall.max_ms:.0f} ms)",
             "< 10 ms",
             stall.p99_ms < 10,
         ),
@@ -237,9 +237,9 @@ def render(r: Report) -> str:
     for key, x in h.stall.items():
         out += [
             "",
-            f"Snapshots landing ({key} store): latest `/convert` at -c4 for 4 s while each "
-            f"venue writes a snapshot every second: {x.rps:,.0f} req/s, p50 {x.p50_ms:.2f} ms, "
-            f"p99 {x.p99_ms:.1f} ms, max {x.max_ms:.0f} ms.",
+            f"A snapshot landing ({key} store): latest `/convert` at -c4 for 6 s, one snapshot "
+            f"of every venue landing 2 s in: {x.rps:,.0f} req/s, p50 {x.p50_ms:.2f} ms, "
+            f"p99 {x.p99_ms:.1f} ms, p99.9 {x.p999_ms:.1f} ms, max {x.max_ms:.0f} ms.",
         ]
     for key, x in h.beside.items():
         out += [
@@ -251,6 +251,15 @@ def render(r: Report) -> str:
     if h.notes:
         out += ["", "Problems seen: " + "; ".join(h.notes) + "."]
     out += ["", "### The history index in process", "", *_history_lines(r.history)]
+    landing = r.history.landing_ms
+    out += [
+        "",
+        "A landing in process: after one snapshot of every venue lands, latest look-ups "
+        "of the default venue every 5 ms for 1.5 s; those over 1 ms (s after the landing: "
+        "ms): "
+        + (", ".join(f"{at:.2f}: {took:.1f}" for at, took in landing) or "none")
+        + f"; {sum(t for _, t in landing):.0f} ms in all.",
+    ]
     if r.reindex is not None:
         out += [
             "",
