@@ -15,7 +15,7 @@ def test_registry_and_settings_name_the_same_venues() -> None:
     """Every venue settings accept has an adapter, in the same order, and vice versa."""
     assert tuple(REGISTRY) == KNOWN_VENUES
     for name, adapter in REGISTRY.items():
-        assert adapter.NAME == name
+        assert name == adapter.NAME
 
 
 def test_only_adapters_and_configuration_spell_a_venue_name() -> None:

@@ -126,7 +126,11 @@ class Api:
         return path in self.routes
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop (and
+# greenlets) alive in the main thread while it runs, so it must be closed when
+# this package's tests end; left open until the session's end, it broke later
+# asyncio.run() calls and ast.parse ("recursion depth mismatch") in other packages.
+@pytest.fixture(scope="package")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """`python run.py api` with four venues over the hand-written store, answering."""
     workdir = tmp_path_factory.mktemp("page")
@@ -158,7 +162,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         assert proc.terminate() == 0, proc.output()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     """Headless Debian Chromium under Playwright (`apt-get install chromium` if it fails here)."""
     with sync_playwright() as playwright:
