@@ -1,7 +1,7 @@
 """`GET /rates`: a rate over time, one point per interval boundary.
 
 The value at boundary t is what `/convert?amount=1&timestamp=t` with the
-same codes and `exchange` answers as `rate`: for a venue, `Converter.rates_at`
+same codes and `exchange` answers as `rate`: for a venue, `api.bulk.rates_at`
 (the same snapshot choice, (snapshot, pair) memo, rate function and errors
 as /convert, the rows it lacks read from the history index in one call per
 slice, anything else settled by /convert's own path); for `average`,
@@ -28,6 +28,7 @@ from decimal import Decimal
 import orjson
 
 from api.aggregate import AVERAGE, Aggregator
+from api.bulk import rates_at
 from api.exceptions import (
     ApiError,
     PairNotFoundError,
@@ -119,7 +120,7 @@ class RateSeries:
         """/convert's rate and quoted time at each of `times`, or the error it would answer."""
         converter = self.converters.get(exchange)
         if converter is not None:
-            return converter.rates_at(src, dst, times, now_ms)
+            return rates_at(converter, src, dst, times, now_ms)
         out: list[tuple[str, int] | ApiError] = []
         for at in times:
             try:

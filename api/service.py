@@ -8,7 +8,7 @@ without a clock. Across venues (`best`, `average`) see `api.aggregate`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
@@ -24,7 +24,6 @@ from api.conversion import (
 )
 from api.conversion import same_currency as same_currency_conversion
 from api.exceptions import (
-    ApiError,
     PairNotFoundError,
     RateBelowPrecisionError,
     UnknownCurrencyError,
@@ -36,7 +35,7 @@ from storage.history import HistoryReader
 from storage.model import Quote, format_iso_ms
 from storage.reader import SnapshotReader, StoredSnapshot
 
-__all__ = ["ConversionResult", "Converter", "pair_rate"]
+__all__ = ["ConversionResult", "Converter", "Pair", "pair_rate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +66,7 @@ class ConversionResult:
 _ONE = Decimal(1)
 # Bounded: one entry per (snapshot, pair) asked for; cleared wholesale when full.
 _PAIR_MEMO_SIZE = 50_000
-_Pair = tuple[str, bool, Decimal, str]
+Pair = tuple[str, bool, Decimal, str]
 _T = TypeVar("_T")
 
 
@@ -112,7 +111,7 @@ class Converter:
             history=history,
         )
         # (snapshot ms, from, to) -> what a conversion needs besides the amount.
-        self._pairs: dict[tuple[int, str, str], _Pair] = {}
+        self._pairs: dict[tuple[int, str, str], Pair] = {}
 
     # -- conversion --------------------------------------------------------------
 
@@ -140,97 +139,6 @@ class Converter:
             at_ms, now_ms, lambda stored: (self._memo(stored, src, dst)[3], stored.fetched_ms)
         )
 
-    def rates_at(
-        self, src: str, dst: str, times: Sequence[int], now_ms: int
-    ) -> list[tuple[str, int] | ApiError]:
-        """`rate_at` for each of `times`: (rate text, snapshot ms), or the error it raises.
-
-        The same answers, in bulk where the history index holds the snapshot
-        in force: its time is the first candidate's, as `in_force` yields it;
-        the (snapshot, pair) memo is asked first; the rows the memo lacks come
-        from one `HistoryReader.series` call. Any moment that path cannot
-        settle (no index, a file not as indexed, no candidate, a pair not
-        listed then, the index changing meanwhile) goes through `rate_at`.
-        """
-        snapshots, pairs = self.snapshots, self._pairs
-        verifier = snapshots.verifier
-        out: list[tuple[str, int] | ApiError | None] = [None] * len(times)
-        slow: list[int] = []
-        wanted: dict[int, list[int]] = {}  # snapshot ms -> indexes of `times` in force then
-        oldest = now_ms - snapshots.retention_ms
-        for k, at in enumerate(times):
-            if verifier is None or src == dst or at < oldest:
-                slow.append(k)
-                continue
-            try:
-                first = next(
-                    snapshots.reader.candidates(at, max(at - self.max_age_ms, oldest)), None
-                )
-            except StoreReadError:
-                first = None
-            if first is None:
-                slow.append(k)
-                continue
-            ms = first.fetched_ms
-            pair = pairs.get((ms, src, dst))
-            if pair is not None:
-                out[k] = (pair[3], ms)
-            elif ms in wanted or verifier.usable(ms):
-                wanted.setdefault(ms, []).append(k)
-            else:
-                slow.append(k)
-        if wanted:
-            slow += self._from_index(src, dst, wanted, out)
-        for k in slow:
-            try:
-                out[k] = self.rate_at(src, dst, times[k], now_ms)
-            except ApiError as exc:
-                out[k] = exc
-        answers = [answer for answer in out if answer is not None]
-        assert len(answers) == len(times)  # every moment was settled one way or the other
-        return answers
-
-    def _from_index(
-        self,
-        src: str,
-        dst: str,
-        wanted: dict[int, list[int]],
-        out: list[tuple[str, int] | ApiError | None],
-    ) -> list[int]:
-        """Fill `out` for `wanted` from one or two index reads; the indexes left to `rate_at`."""
-        history = self.snapshots.history
-        assert history is not None
-        moments = list(wanted)
-        try:
-            rows = history.series(src, dst, moments)
-            missing = [ms for ms, row in zip(moments, rows, strict=True) if row is None]
-            inverse = dict(zip(missing, history.series(dst, src, missing), strict=True))
-        except KeyError:  # the index changed under us (retention, damage): one by one
-            return [k for ks in wanted.values() for k in ks]
-        rates: dict[tuple[Decimal, Decimal, bool], tuple[Decimal, str] | ApiError] = {}
-        slow = []
-        for ms, row in zip(moments, rows, strict=True):
-            inverted = row is None
-            quote = inverse.get(ms) if inverted else row
-            if quote is None:
-                slow += wanted[ms]  # not listed then: rate_at says which error
-                continue
-            key = (quote.bid, quote.ask, inverted)
-            rate = rates.get(key)
-            if rate is None:
-                try:
-                    rate = rates[key] = pair_rate(quote, inverted)
-                except ApiError as exc:
-                    rate = rates[key] = exc
-            if isinstance(rate, ApiError):
-                for k in wanted[ms]:
-                    out[k] = rate
-                continue
-            self._remember((ms, src, dst), (quote.symbol, inverted, *rate))
-            for k in wanted[ms]:
-                out[k] = (rate[1], ms)
-        return slow
-
     def _at(self, at_ms: int, now_ms: int, answer: Callable[[StoredSnapshot], _T]) -> _T:
         """`answer` for the snapshot in force at T: the first candidate whose rows can be read."""
         snapshots = self.snapshots
@@ -256,20 +164,25 @@ class Converter:
         amount = convert_amount(query.amount, rate)
         return self._result(query, stored, amount, rate_text, symbol, inverted, historical)
 
-    def _memo(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:
+    def _memo(self, stored: StoredSnapshot, src: str, dst: str) -> Pair:
         key = (stored.fetched_ms, src, dst)
         pair = self._pairs.get(key)
         if pair is None:
-            pair = self._remember(key, self._pair(stored, src, dst))
+            pair = self.remember(key, self._pair(stored, src, dst))
         return pair
 
-    def _remember(self, key: tuple[int, str, str], pair: _Pair) -> _Pair:
+    def memoised(self, key: tuple[int, str, str]) -> Pair | None:
+        """The memo's entry for (snapshot ms, from, to), if any (`api.bulk` reads it too)."""
+        return self._pairs.get(key)
+
+    def remember(self, key: tuple[int, str, str], pair: Pair) -> Pair:
+        """Keep `pair` for (snapshot ms, from, to); the memo is bounded, cleared when full."""
         if len(self._pairs) >= _PAIR_MEMO_SIZE:
             self._pairs.clear()
         self._pairs[key] = pair
         return pair
 
-    def _pair(self, stored: StoredSnapshot, src: str, dst: str) -> _Pair:
+    def _pair(self, stored: StoredSnapshot, src: str, dst: str) -> Pair:
         """Symbol, direction and rate for src -> dst in this snapshot (memoised by caller)."""
         quote: Quote | None = stored.find(src, dst)
         inverted = False

@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from api.aggregate import Aggregator
+from api.bulk import rates_at
 from api.exceptions import ApiError
 from api.history_lookup import IndexedSnapshot, Verifier
 from api.params import ConvertQuery
@@ -138,7 +139,7 @@ def _rate_or_error(converter: Converter, src: str, dst: str, at: int, now: int) 
 def test_rates_in_bulk_are_each_moments_rate_from_the_files(
     store: tuple[Path, list[int], int, int],
 ) -> None:
-    """`rates_at` over every 10 s of the store (the /rates path) is the files' `rate_at`."""
+    """`api.bulk.rates_at` over every 10 s of the store (/rates' path) is the files' `rate_at`."""
     root, times, corrupt, changed = store
     now = times[-1] + 10_000
     moments = list(range(times[0] - 60_000, now, 10_000))
@@ -157,10 +158,10 @@ def test_rates_in_bulk_are_each_moments_rate_from_the_files(
     for src, dst in pairs:
         got = [
             ("error", a.code, a.message, a.details) if isinstance(a, ApiError) else a
-            for a in indexed.rates_at(src, dst, moments, now)
+            for a in rates_at(indexed, src, dst, moments, now)
         ]
         assert got == [_rate_or_error(files, src, dst, at, now) for at in moments], (src, dst)
-        again = indexed.rates_at(src, dst, moments, now)  # from the memo this time
+        again = rates_at(indexed, src, dst, moments, now)  # from the memo this time
         assert [a for a in again if not isinstance(a, ApiError)] == [
             a for a in got if isinstance(a, tuple) and a[0] != "error"
         ]
