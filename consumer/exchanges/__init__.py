@@ -4,8 +4,12 @@ An adapter module has `NAME`, async `fetch_metadata(client)`,
 `fetch_quotes(client, metadata, skipped)`, `fetch_stats(client, metadata)` and
 `fetch_depth(client, symbol, limit)`, and pure `parse_*` functions tested
 against recorded payloads. Everything venue-specific (endpoints, error bodies,
-rate-limit answers, code aliases) lives in that module. Adding an exchange
-adds a module and a line in `REGISTRY` (and its name in `settings.KNOWN_VENUES`).
+rate-limit answers, field names, status rule, code aliases) lives in that
+module; what every venue does alike lives in two private modules: `_http`
+(a GET, with every transport failure mapped) and `_book` (plain decimals,
+codes, one top of book -> Quote or skip reason, depth levels). Adding an
+exchange adds a module and a line in `REGISTRY` (and its name in
+`settings.KNOWN_VENUES`).
 """
 
 from __future__ import annotations
