@@ -6,7 +6,6 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -178,15 +177,15 @@ def test_temporaries_lock_and_other_files_are_ignored(tmp_path: Path) -> None:
 
 @pytest.fixture
 def scandir_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Count directory listings made by storage.reader (a stdlib boundary)."""
+    """Count directory listings made by storage.reader (a stdlib boundary: os.listdir)."""
     calls: list[str] = []
-    real = os.scandir
+    real = os.listdir
 
-    def counting(path: str | os.PathLike[str]) -> Iterator[os.DirEntry[str]]:
+    def counting(path: str | os.PathLike[str]) -> list[str]:
         calls.append(os.fspath(path))
         return real(path)
 
-    monkeypatch.setattr("storage.reader.os.scandir", counting)
+    monkeypatch.setattr("storage.reader.os.listdir", counting)
     return calls
 
 
@@ -231,6 +230,31 @@ def test_forced_refresh_lists_again(
     reader.refresh(force=True)
     reader.refresh(force=True)
     assert len(scandir_calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("mtime_ns", "trusted_after_ms"),
+    [(1_795_306_860_123_456_789, 50), (1_795_306_860_000_000_000, 1000)],
+    ids=["sub-second-mtime", "whole-second-mtime"],
+)
+def test_an_unchanged_mtime_is_trusted_after_the_filesystems_tick(
+    tmp_path: Path, clock: FakeClock, mtime_ns: int, trusted_after_ms: int, scandir_calls: list[str]
+) -> None:
+    """Fine mtimes are trusted 50 ms after they were set, whole-second ones after a second."""
+    put(tmp_path, T0)
+    os.utime(tmp_path / "binance", ns=(mtime_ns, mtime_ns))
+    reader = SnapshotReader(tmp_path, "binance", rescan_after=0, clock=clock)
+    wall = [mtime_ns + (trusted_after_ms - 10) * 1_000_000]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("storage.reader.time.time_ns", lambda: wall[0])
+        reader.refresh()  # listed just inside the window: the next look lists again
+        reader.refresh()
+        assert len(scandir_calls) == 2
+        wall[0] = mtime_ns + (trusted_after_ms + 10) * 1_000_000
+        reader.refresh()  # listed past the window: the mtime is trusted from now on
+        reader.refresh()
+        reader.refresh()
+    assert len(scandir_calls) == 3
 
 
 def test_deleted_file_leaves_the_index_at_the_next_listing(
