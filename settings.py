@@ -32,7 +32,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Every variable of the spec's configuration tables, validated."""
+    """Every variable of the README's configuration table, validated."""
 
     binance_base_url: str = "https://api.binance.com"
     kraken_base_url: str = "https://api.kraken.com"

@@ -3,8 +3,9 @@
 Pure functions on ``Decimal``. Every operation runs in an explicit local
 ``Context`` sized for its operands, so results never depend on the process's
 global decimal context (which a library could change) and the arithmetic that
-the spec calls exact really is exact. Rounding is ROUND_HALF_UP everywhere
-because the spec says so and because it is what people check by hand.
+the contract (README, "Design decisions") calls exact really is exact.
+Rounding is ROUND_HALF_UP everywhere because the contract says so and
+because it is what people check by hand.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def direct_rate(mid: Decimal) -> Decimal:
 def inverse_rate(mid: Decimal) -> Decimal:
     """Return the rate for quote -> base: ``1 / mid`` correctly rounded half-up to 12 places.
 
-    The division runs at 50 significant digits (the spec asks for >= 40), or
+    The division runs at 50 significant digits (the README's contract asks for >= 40), or
     more for a mid with many fraction digits. Why that is enough to avoid
     double rounding: write mid = n / 10**f with n of d digits. A 12-place tie
     t = (2k + 1) / (2 * 10**12) is either exactly 1/mid (then the division is
@@ -80,7 +81,7 @@ def inverse_rate(mid: Decimal) -> Decimal:
 def reciprocal(value: Decimal) -> Decimal:
     """Return ``1 / value``, not rounded to places, at the precision `inverse_rate` explains.
 
-    At least 50 significant digits (the spec asks for >= 40), more for a value
+    At least 50 significant digits (the README's contract asks for >= 40), more for a value
     with many fraction digits; rounding this to 12 places is `inverse_rate`.
     """
     _check_positive(value, "value")
@@ -118,7 +119,7 @@ def convert(amount: Decimal, bid: Decimal, ask: Decimal, *, inverted: bool) -> C
 
     Raises RateBelowPrecisionError when the rate rounds to zero at 12 places:
     a zero rate would turn any amount into 0, an answer that looks valid but
-    is not (spec: refuse with 422 rather than answer).
+    is not (README: refuse with 422 rather than answer).
     """
     mid = mid_price(bid, ask)
     rate = inverse_rate(mid) if inverted else direct_rate(mid)
@@ -154,7 +155,7 @@ def round_half_up(value: Decimal, places: int) -> Decimal:
 def decimal_context(prec: int, *, exact: bool = False) -> Context:
     """A context of ``prec`` digits and the widest exponent range, independent of globals.
 
-    ``exact`` traps Inexact: the steps the spec calls exact size their precision
+    ``exact`` traps Inexact: the steps the README calls exact size their precision
     from the operands, and if that sizing were ever wrong we want a loud bug
     (a 500), never a silently rounded price.
     """

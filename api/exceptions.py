@@ -1,7 +1,7 @@
 """The API's closed error tree: pure values, importable without Sanic.
 
 Every failure a client can see is one of these, and each class carries the
-HTTP status and the stable ``error`` code from the spec's table::
+HTTP status and the stable ``error`` code from the README's error table::
 
     ApiError                          (base: never raised itself)
     ├── InvalidParameterError         400 invalid_parameter
@@ -173,7 +173,7 @@ class InternalError(ApiError):
     default_message = "An unexpected error occurred."
 
 
-# The closed set: a test checks it against the spec's table and against
+# The closed set: a test checks it against the README's error table and against
 # ApiError.__subclasses__(), so a new error cannot be added in one place only.
 ALL_ERRORS: tuple[type[ApiError], ...] = (
     InvalidParameterError,

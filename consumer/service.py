@@ -3,7 +3,7 @@
 State lives here; the clock, the HTTP client, the adapter and the writer are
 injected, so tests drive the jobs directly against a fake exchange.
 
-Failure policy (spec section 6). Every failure is logged once per episode
+Failure policy (README, "Venues" and "Design decisions"). Every failure is logged once per episode
 (the first failure, a change of cause, and the recovery), never once per try.
 A 429/418 stops all requests until `Retry-After` has passed: polling early
 turns a 429 into a ban. Other failures are retried at the next poll and not

@@ -1,7 +1,7 @@
 """Values the store holds: `Quote`, `Snapshot`, and UTC millisecond time.
 
 Time is an `int` of UTC milliseconds since the epoch everywhere in the store:
-the spec reports `quoted_at` at millisecond precision and lets a client pass it
+the API reports `quoted_at` at millisecond precision and lets a client pass it
 back as `timestamp`, so storing and comparing at exactly that precision makes
 the round trip exact.
 """

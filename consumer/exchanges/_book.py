@@ -54,7 +54,7 @@ __all__ = [
     "rows_of",
 ]
 
-# The one code vocabulary of every venue (spec: upper case, 1 to 20 characters).
+# The one code vocabulary of every venue (README, "Venues": upper case, 1 to 20 characters).
 CODE = re.compile(r"[A-Z0-9]{1,20}")
 # A venue's own symbol made of letters and digits (Binance, Kraken, Bybit), with room to spare.
 SYMBOL = re.compile(r"[A-Z0-9]{1,40}")
