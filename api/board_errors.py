@@ -20,12 +20,10 @@ from api.exceptions import (
     QuotesUnavailableError,
     UnknownCurrencyError,
 )
-from api.lookup import codes_of, find_pair
+from api.lookup import codes_of, knowledge, lists
 from api.params import PricesQuery, pair_name
 from api.snapshots import OK, OUTDATED, VenueSnapshots, VenueState, age_seconds
-from storage.errors import CorruptSnapshotError, SnapshotVanishedError, StoreReadError
 from storage.model import format_iso_ms
-from storage.reader import StoredSnapshot
 
 __all__ = ["board_error"]
 
@@ -51,9 +49,11 @@ def board_error(
             pair=name,
             listed_as=listed_as,
         )
-    known = [_knowledge(venue, state, now_ms) for venue, state in zip(venues, states, strict=True)]
+    known = [
+        knowledge(venue, state.stored, now_ms) for venue, state in zip(venues, states, strict=True)
+    ]
     for state, stored in zip(states, known, strict=True):
-        if state.status != OK and stored is not None and _lists(stored, base, quote):
+        if state.status != OK and stored is not None and lists(stored, base, quote):
             return _unusable_listing(venues, states, query, name, now_ms)
     codes: set[str] = set()
     for stored in known:
@@ -128,23 +128,6 @@ def _details(
             entry["age_seconds"] = age_seconds(now_ms if at_ms is None else at_ms, state.quoted_ms)
         out[state.venue] = entry
     return out
-
-
-def _knowledge(venue: VenueSnapshots, state: VenueState, now_ms: int) -> StoredSnapshot | None:
-    """What a venue knows: the snapshot it answers from, else its newest servable one."""
-    if state.stored is not None:
-        return state.stored
-    try:
-        return venue.newest(now_ms)
-    except StoreReadError:
-        return None
-
-
-def _lists(stored: StoredSnapshot, base: str, quote: str) -> bool:
-    try:
-        return find_pair(stored, base, quote)[0] is not None
-    except (CorruptSnapshotError, SnapshotVanishedError, StoreReadError):
-        return False
 
 
 def _whose(venues: Sequence[VenueSnapshots]) -> str:

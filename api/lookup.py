@@ -141,11 +141,13 @@ def classify_missing(
     outdated venue lists is a question of fresh quotes, not of a typo.
     """
     src, dst = query.from_code, query.to_code
-    known = [_knowledge(venue, look, now_ms) for venue, look in zip(venues, looks, strict=True)]
+    known = [
+        knowledge(venue, look.stored, now_ms) for venue, look in zip(venues, looks, strict=True)
+    ]
     if not any(known):
         return nothing_servable(venues, looks, query, now_ms)
     for venue, look, stored in zip(venues, looks, known, strict=True):
-        if stored is not None and look.reason != PAIR_NOT_LISTED and _lists(stored, src, dst):
+        if stored is not None and look.reason != PAIR_NOT_LISTED and lists(stored, src, dst):
             return _no_usable_quotes(venue, looks, query, now_ms)
     codes: set[str] = set()
     for stored in known:
@@ -216,16 +218,20 @@ def _no_usable_quotes(
     )
 
 
-def _knowledge(venue: VenueSnapshots, look: Look, now_ms: int) -> StoredSnapshot | None:
-    if look.stored is not None:
-        return look.stored
+def knowledge(
+    venue: VenueSnapshots, stored: StoredSnapshot | None, now_ms: int
+) -> StoredSnapshot | None:
+    """What a venue knows: the snapshot it answers from, else its newest servable one."""
+    if stored is not None:
+        return stored
     try:
         return venue.newest(now_ms)
     except StoreReadError:
         return None
 
 
-def _lists(stored: StoredSnapshot, src: str, dst: str) -> bool:
+def lists(stored: StoredSnapshot, src: str, dst: str) -> bool:
+    """Whether this snapshot has a row for src/dst; an unreadable one lists nothing."""
     try:
         return find_pair(stored, src, dst)[0] is not None
     except (CorruptSnapshotError, SnapshotVanishedError, StoreReadError):
